@@ -1,0 +1,141 @@
+//! `/auth` handlers.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::refresh_tokens;
+use super::types::{TokenPair, parse_credentials, parse_password_change, parse_registration};
+use crate::db::begin_write;
+use crate::domain::{PASSWORD_MAX_LENGTH, Role};
+use crate::error::{ApiResult, conflict, forbidden, unauthorized};
+use crate::extract::{AuthUser, JsonObject, RefreshToken};
+use crate::state::AppState;
+use crate::tokens::TokenType;
+use crate::users::queries::{self as users, NewUser};
+use crate::users::types::UserResponse;
+
+/// `POST /auth/register`: `201` with the new user. Uniqueness is the database's to enforce
+/// (so concurrent registrations of one email give one `201`); the check before it only
+/// saves a password hash when the answer is already known.
+pub async fn register(
+    State(state): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<UserResponse>)> {
+    let registration = parse_registration(body, state.config.password_min_length)?;
+    if users::find_by_email(&state.db, registration.email.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(conflict("Email already registered"));
+    }
+    let password_hash = state.passwords.hash(&registration.password).await?;
+    let user = users::insert(
+        &state.db,
+        NewUser {
+            username: registration.username,
+            email: registration.email,
+            password_hash,
+            role: Role::User,
+        },
+    )
+    .await?;
+    tracing::info!(user_id = user.id, "user registered");
+    Ok((StatusCode::CREATED, Json(UserResponse::full(&user))))
+}
+
+/// `POST /auth/login`: a new token pair. An unknown email costs the same hash as a wrong
+/// password, and both answer the same `401`.
+pub async fn login(
+    State(state): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<TokenPair>> {
+    let credentials = parse_credentials(body)?;
+    let user = users::find_by_email(&state.db, &credentials.email).await?;
+    // No stored password is this long; refusing it unhashed leaks nothing about the account.
+    if credentials.password.chars().count() > PASSWORD_MAX_LENGTH {
+        return Err(invalid_credentials());
+    }
+    let stored = user.as_ref().map(|u| u.password_hash.as_str());
+    if !state
+        .passwords
+        .verify(&credentials.password, stored)
+        .await?
+    {
+        return Err(invalid_credentials());
+    }
+    let user = user.ok_or_else(invalid_credentials)?;
+    let refresh_token = refresh_tokens::issue(&state.db, &state.tokens, user.id, None).await?;
+    Ok(Json(token_pair(&state, user.id, refresh_token)?))
+}
+
+fn invalid_credentials() -> crate::error::ApiError {
+    unauthorized("Invalid credentials")
+}
+
+fn token_pair(state: &AppState, user_id: i64, refresh_token: String) -> ApiResult<TokenPair> {
+    Ok(TokenPair {
+        access_token: state.tokens.issue(user_id, TokenType::Access)?.token,
+        refresh_token,
+        token_type: "Bearer",
+        expires_in: state.tokens.access_ttl.as_secs(),
+    })
+}
+
+/// `POST /auth/refresh`: rotates the refresh token and returns a new pair.
+pub async fn refresh(
+    State(state): State<AppState>,
+    presented: RefreshToken,
+) -> ApiResult<Json<TokenPair>> {
+    let (user_id, refresh_token) =
+        refresh_tokens::rotate(&state.db, &state.tokens, &presented).await?;
+    Ok(Json(token_pair(&state, user_id, refresh_token)?))
+}
+
+/// `GET /auth/me`.
+pub async fn me(caller: AuthUser) -> Json<UserResponse> {
+    Json(UserResponse::full(&caller.0))
+}
+
+/// `POST /auth/logout`: revokes the presented refresh token and its family.
+pub async fn logout(
+    State(state): State<AppState>,
+    presented: RefreshToken,
+) -> ApiResult<StatusCode> {
+    refresh_tokens::revoke_presented(&state.db, &presented).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /auth/logout-all`: revokes every refresh token of the caller.
+pub async fn logout_all(State(state): State<AppState>, caller: AuthUser) -> ApiResult<StatusCode> {
+    refresh_tokens::revoke_all_for_user(&state.db, caller.id()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /auth/password`: needs the current password (`403` if wrong, nothing changed);
+/// revokes every refresh token of the caller.
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    JsonObject(body): JsonObject,
+) -> ApiResult<StatusCode> {
+    let change = parse_password_change(body, state.config.password_min_length)?;
+    let current_ok = change.current_password.chars().count() <= PASSWORD_MAX_LENGTH
+        && state
+            .passwords
+            .verify(&change.current_password, Some(&caller.0.password_hash))
+            .await?;
+    if !current_ok {
+        return Err(forbidden("Current password is incorrect"));
+    }
+    let new_hash = state.passwords.hash(&change.new_password).await?;
+    let tx = begin_write(&state.db).await?;
+    users::set_password_hash(&tx, caller.id(), new_hash).await?;
+    refresh_tokens::revoke_all_for_user(&tx, caller.id()).await?;
+    tx.commit().await?;
+    tracing::info!(
+        user_id = caller.id(),
+        "password changed; refresh tokens revoked"
+    );
+    Ok(StatusCode::NO_CONTENT)
+}

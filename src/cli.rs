@@ -1,0 +1,167 @@
+//! The command line: `larch serve`, `larch migrate`, `larch create-admin`.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use sea_orm_migration::{MigrationStatus, MigratorTrait};
+
+use crate::config::Config;
+use crate::domain::{Email, Password, Role, Username};
+use crate::migration::Migrator;
+use crate::passwords::PasswordHasher;
+use crate::startup::{Application, connect_database, shutdown_signal};
+use crate::users::queries::{self as users, NewUser};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "larch",
+    version,
+    about = "A JSON REST API: auth, users, posts and products."
+)]
+#[command(
+    after_help = "Configuration comes from the environment and an optional .env file; see README.md."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the HTTP server (applies pending migrations first unless --no-migrate).
+    Serve {
+        /// Do not apply pending migrations before serving.
+        #[arg(long)]
+        no_migrate: bool,
+        /// Address to listen on; overrides BIND.
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<SocketAddr>,
+    },
+    /// Apply, revert or list schema migrations (default: up).
+    Migrate {
+        #[command(subcommand)]
+        action: Option<MigrateAction>,
+    },
+    /// Create an admin user. The password comes from LARCH_ADMIN_PASSWORD or a hidden
+    /// prompt, never from an argument.
+    CreateAdmin {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply pending migrations.
+    Up {
+        /// Apply at most this many.
+        #[arg(long)]
+        steps: Option<u32>,
+    },
+    /// Revert applied migrations, newest first.
+    Down {
+        /// How many to revert.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::from_env()?;
+    crate::telemetry::init(config.log_format);
+    match cli.command {
+        Command::Serve { no_migrate, bind } => {
+            if let Some(bind) = bind {
+                config.bind = bind;
+            }
+            let app = Application::build(config, !no_migrate).await?;
+            app.run_until(shutdown_signal()).await
+        }
+        Command::Migrate { action } => {
+            migrate(&config, action.unwrap_or(MigrateAction::Up { steps: None })).await
+        }
+        Command::CreateAdmin { username, email } => create_admin(&config, &username, &email).await,
+    }
+}
+
+async fn migrate(config: &Config, action: MigrateAction) -> anyhow::Result<()> {
+    let db = connect_database(config, false).await?;
+    match action {
+        MigrateAction::Up { steps } => {
+            Migrator::up(&db, steps)
+                .await
+                .context("applying migrations")?;
+            println!("migrations applied");
+        }
+        MigrateAction::Down { steps } => {
+            Migrator::down(&db, Some(steps))
+                .await
+                .context("reverting migrations")?;
+            println!("reverted {steps} migration(s)");
+        }
+        MigrateAction::Status => {
+            for migration in Migrator::get_migration_with_status(&db).await? {
+                let state = match migration.status() {
+                    MigrationStatus::Applied => "applied",
+                    MigrationStatus::Pending => "pending",
+                };
+                println!("{state:8} {}", migration.name());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn create_admin(config: &Config, username: &str, email: &str) -> anyhow::Result<()> {
+    let username = Username::parse(username).map_err(|e| anyhow::anyhow!("--username {e}"))?;
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email {e}"))?;
+    let password = match std::env::var("LARCH_ADMIN_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => prompt_password()?,
+    };
+    let password = Password::parse(&password, config.password_min_length)
+        .map_err(|e| anyhow::anyhow!("the password {e}"))?;
+
+    let db = connect_database(config, true).await?;
+    let password_hash = PasswordHasher::new(1).hash(&password).await?;
+    let created = users::insert(
+        &db,
+        NewUser {
+            username,
+            email,
+            password_hash,
+            role: Role::Admin,
+        },
+    )
+    .await;
+    match created {
+        Ok(user) => {
+            println!("admin {} created (id {})", user.username, user.id);
+            Ok(())
+        }
+        Err(e)
+            if matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            bail!("a user with this email or username already exists")
+        }
+        Err(e) => Err(e).context("creating the admin"),
+    }
+}
+
+fn prompt_password() -> anyhow::Result<String> {
+    let first = rpassword::prompt_password("Admin password: ")
+        .context("reading the password (set LARCH_ADMIN_PASSWORD when there is no terminal)")?;
+    let second = rpassword::prompt_password("Repeat it: ")?;
+    if first != second {
+        bail!("the two passwords differ");
+    }
+    Ok(first)
+}

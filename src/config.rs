@@ -1,0 +1,361 @@
+//! Configuration from the environment and an optional `.env` file (a variable already set
+//! in the environment wins over the file, as python-dotenv does). Variable names are part
+//! of the contract (section 11).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+    Testing,
+}
+
+impl Environment {
+    fn parse(value: &str) -> anyhow::Result<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "development" | "dev" => Ok(Environment::Development),
+            "production" | "prod" => Ok(Environment::Production),
+            "testing" | "test" => Ok(Environment::Testing),
+            other => bail!("LARCH_ENV must be development, production or testing, not {other:?}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub database_url: String,
+    pub bind: SocketAddr,
+    pub jwt_secret: Vec<u8>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub password_min_length: usize,
+    pub rate_limit_auth_per_minute: u32,
+    pub cors_origins: Vec<String>,
+    pub log_format: LogFormat,
+    /// Largest accepted request body, bytes.
+    pub body_limit: usize,
+    /// How long one request may take before it is answered with `503`.
+    pub request_timeout: Duration,
+    /// How many Argon2id hashes may run at once (each takes ~19 MiB).
+    pub password_hash_concurrency: usize,
+    /// Connections in the database pool.
+    pub database_max_connections: u32,
+}
+
+impl std::fmt::Debug for Config {
+    // Hand-written so the secret can never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("environment", &self.environment)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("bind", &self.bind)
+            .field("jwt_secret", &"<redacted>")
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("password_min_length", &self.password_min_length)
+            .field(
+                "rate_limit_auth_per_minute",
+                &self.rate_limit_auth_per_minute,
+            )
+            .field("cors_origins", &self.cors_origins)
+            .field("log_format", &self.log_format)
+            .field("body_limit", &self.body_limit)
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Secrets that appear in tutorials and sample files; production refuses them.
+const WELL_KNOWN_SECRETS: &[&str] = &[
+    "change-me",
+    "change-me-jwt",
+    "changeme",
+    "secret",
+    "super-secret",
+    "supersecret",
+    "your-secret-key",
+    "jwt-secret",
+    "dev-secret",
+    "test-secret",
+    "please-change-me",
+];
+
+pub const MIN_SECRET_BYTES: usize = 32;
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://larch.db";
+
+impl Config {
+    /// Loads `.env` (if present) and then reads the process environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        // A missing .env is normal; a malformed one is worth stopping for.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(e).context("reading .env"),
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any variable source; tests pass a map.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let environment = match get("LARCH_ENV") {
+            Some(v) => Environment::parse(&v)?,
+            None => Environment::Development,
+        };
+
+        let jwt_secret = match get("JWT_SECRET_KEY") {
+            Some(secret) => {
+                if environment == Environment::Production {
+                    check_production_secret(&secret)?;
+                }
+                secret.into_bytes()
+            }
+            None if environment == Environment::Production => bail!(
+                "JWT_SECRET_KEY is required in production: set it to a random value of at least \
+                 {MIN_SECRET_BYTES} bytes (for example `openssl rand -base64 48`)"
+            ),
+            None => {
+                // Development and testing: a fresh random key per start, so no guessable
+                // default exists. Tokens do not survive a restart, which is fine there.
+                let mut bytes = [0u8; 48];
+                rand::fill(&mut bytes);
+                bytes.to_vec()
+            }
+        };
+
+        let log_format = match get("LOG_FORMAT").as_deref().map(str::to_ascii_lowercase) {
+            Some(f) if f == "json" => LogFormat::Json,
+            Some(f) if f == "pretty" || f == "text" => LogFormat::Pretty,
+            Some(f) => bail!("LOG_FORMAT must be pretty or json, not {f:?}"),
+            None if environment == Environment::Production => LogFormat::Json,
+            None => LogFormat::Pretty,
+        };
+
+        let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+
+        Ok(Config {
+            environment,
+            database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            bind: parse_var(&get, "BIND", "127.0.0.1:8000".parse()?)?,
+            jwt_secret,
+            access_token_ttl: Duration::from_secs(positive(
+                parse_var(&get, "JWT_ACCESS_TOKEN_EXPIRES", 900u64)?,
+                "JWT_ACCESS_TOKEN_EXPIRES",
+            )?),
+            refresh_token_ttl: Duration::from_secs(positive(
+                parse_var(&get, "JWT_REFRESH_TOKEN_EXPIRES", 2_592_000u64)?,
+                "JWT_REFRESH_TOKEN_EXPIRES",
+            )?),
+            password_min_length: {
+                let n = parse_var(&get, "PASSWORD_MIN_LENGTH", 8usize)?;
+                if !(1..=crate::domain::PASSWORD_MAX_LENGTH).contains(&n) {
+                    bail!(
+                        "PASSWORD_MIN_LENGTH must be between 1 and {}",
+                        crate::domain::PASSWORD_MAX_LENGTH
+                    );
+                }
+                n
+            },
+            rate_limit_auth_per_minute: parse_var(&get, "RATE_LIMIT_AUTH_PER_MINUTE", 10u32)?,
+            cors_origins: get("CORS_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            log_format,
+            body_limit: positive(
+                parse_var(&get, "BODY_LIMIT_BYTES", 1_048_576usize)?,
+                "BODY_LIMIT_BYTES",
+            )?,
+            request_timeout: Duration::from_secs(positive(
+                parse_var(&get, "REQUEST_TIMEOUT_SECONDS", 30u64)?,
+                "REQUEST_TIMEOUT_SECONDS",
+            )?),
+            password_hash_concurrency: positive(
+                parse_var(&get, "PASSWORD_HASH_CONCURRENCY", parallelism)?,
+                "PASSWORD_HASH_CONCURRENCY",
+            )?,
+            database_max_connections: positive(
+                parse_var(&get, "DATABASE_MAX_CONNECTIONS", 8u32)?,
+                "DATABASE_MAX_CONNECTIONS",
+            )?,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+}
+
+fn check_production_secret(secret: &str) -> anyhow::Result<()> {
+    let lowered = secret.trim().to_ascii_lowercase();
+    if WELL_KNOWN_SECRETS.contains(&lowered.as_str()) {
+        bail!(
+            "JWT_SECRET_KEY is a well-known default; set a random value of at least {MIN_SECRET_BYTES} bytes"
+        );
+    }
+    if secret.len() < MIN_SECRET_BYTES {
+        bail!(
+            "JWT_SECRET_KEY is {} bytes; production needs at least {MIN_SECRET_BYTES} \
+             (for example `openssl rand -base64 48`)",
+            secret.len()
+        );
+    }
+    if secret.bytes().all(|b| b == secret.as_bytes()[0]) {
+        bail!("JWT_SECRET_KEY repeats one character; set a random value");
+    }
+    Ok(())
+}
+
+fn parse_var<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{name}={raw:?} is not valid: {e}")),
+    }
+}
+
+fn positive<T: PartialOrd + Default>(value: T, name: &str) -> anyhow::Result<T> {
+    if value > T::default() {
+        Ok(value)
+    } else {
+        bail!("{name} must be greater than zero")
+    }
+}
+
+/// The URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.environment, Environment::Development);
+        assert_eq!(c.database_url, "sqlite://larch.db");
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.access_token_ttl.as_secs(), 900);
+        assert_eq!(c.refresh_token_ttl.as_secs(), 2_592_000);
+        assert_eq!(c.password_min_length, 8);
+        assert_eq!(c.rate_limit_auth_per_minute, 10);
+        assert!(c.cors_origins.is_empty());
+        assert_eq!(c.log_format, LogFormat::Pretty);
+        assert_eq!(c.body_limit, 1_048_576);
+        assert!(c.jwt_secret.len() >= MIN_SECRET_BYTES);
+    }
+
+    #[test]
+    fn development_secrets_are_random_per_start() {
+        assert_ne!(
+            config(&[]).unwrap().jwt_secret,
+            config(&[]).unwrap().jwt_secret
+        );
+    }
+
+    #[test]
+    fn production_requires_a_strong_secret() {
+        let missing = config(&[("LARCH_ENV", "production")])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(missing.contains("JWT_SECRET_KEY is required"), "{missing}");
+        let short = config(&[("LARCH_ENV", "production"), ("JWT_SECRET_KEY", "short")])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(short.contains("at least 32"), "{short}");
+        let default = config(&[
+            ("LARCH_ENV", "production"),
+            ("JWT_SECRET_KEY", "change-me-jwt"),
+        ])
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(default.contains("well-known"), "{default}");
+        let ok = config(&[
+            ("LARCH_ENV", "production"),
+            (
+                "JWT_SECRET_KEY",
+                "kX9v2mQ7rT4wZ8pL1nB6cF3hJ5dS0gA2eY7uI9oP4",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(ok.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_name() {
+        let err = config(&[("JWT_ACCESS_TOKEN_EXPIRES", "soon")])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("JWT_ACCESS_TOKEN_EXPIRES"), "{err}");
+        let err = config(&[("LARCH_ENV", "staging")])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("LARCH_ENV"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let c = config(&[
+            ("JWT_SECRET_KEY", "a-very-secret-value-that-must-not-leak"),
+            ("DATABASE_URL", "postgres://app:hunter2@db/larch"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("a-very-secret"));
+        assert!(!shown.contains("hunter2"));
+    }
+}

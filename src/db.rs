@@ -1,0 +1,118 @@
+//! The database pool. One `DatabaseConnection` over sqlx for SQLite, PostgreSQL and MySQL,
+//! chosen by the URL's scheme; per-backend connection settings live here and nowhere else.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sea_orm::sqlx;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, SqlxMySqlConnector, SqlxPostgresConnector, SqlxSqliteConnector,
+    TransactionOptions, TransactionTrait,
+};
+
+use crate::config::redact_url;
+
+/// How long a request waits for a pooled connection before it is answered with `503`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a SQLite writer waits for the lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
+    let shown = redact_url(url);
+    let scheme = url
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let connection = match scheme.as_str() {
+        "sqlite" => {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                .with_context(|| format!("parsing DATABASE_URL {shown}"))?
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            // An in-memory database lives and dies with its one connection.
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(if in_memory { 1 } else { max_connections })
+                .min_connections(if in_memory { 1 } else { 0 })
+                .idle_timeout(if in_memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(600))
+                })
+                .max_lifetime(if in_memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(1800))
+                })
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await
+                .with_context(|| format!("opening SQLite database {shown}"))?;
+            SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+        }
+        "postgres" | "postgresql" => {
+            let options = sqlx::postgres::PgConnectOptions::from_str(url)
+                .with_context(|| format!("parsing DATABASE_URL {shown}"))?
+                .application_name("larch");
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await
+                .with_context(|| format!("connecting to PostgreSQL at {shown}"))?;
+            SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+        }
+        "mysql" | "mariadb" => {
+            let url = url.replacen("mariadb://", "mysql://", 1);
+            let options = sqlx::mysql::MySqlConnectOptions::from_str(&url)
+                .with_context(|| format!("parsing DATABASE_URL {shown}"))?
+                // 4-byte UTF-8 (emoji) needs utf8mb4; timestamps are UTC throughout.
+                .charset("utf8mb4")
+                .timezone(Some(String::from("+00:00")));
+            let pool = sqlx::mysql::MySqlPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await
+                .with_context(|| format!("connecting to MySQL at {shown}"))?;
+            SqlxMySqlConnector::from_sqlx_mysql_pool(pool)
+        }
+        _ => bail!("DATABASE_URL {shown} is not supported: use sqlite://, postgres:// or mysql://"),
+    };
+    Ok(connection)
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock up front
+/// (`BEGIN IMMEDIATE`), so a read-then-write transaction waits for other writers instead
+/// of failing when it upgrades its lock; other backends lock rows as they go.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+/// True when the database answers a trivial query.
+pub async fn is_reachable(db: &DatabaseConnection) -> bool {
+    let probe = db.execute_unprepared("SELECT 1");
+    matches!(
+        tokio::time::timeout(Duration::from_secs(3), probe).await,
+        Ok(Ok(_))
+    )
+}
+
+pub fn backend_name(db: &DatabaseConnection) -> &'static str {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => "sqlite",
+        DbBackend::Postgres => "postgres",
+        DbBackend::MySql => "mysql",
+        _ => "other",
+    }
+}

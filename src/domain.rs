@@ -1,0 +1,169 @@
+//! Domain values that are valid by construction: each has a `parse` that returns the value
+//! or the message a client sees in `fields`.
+
+use std::fmt;
+
+pub const USERNAME_MIN_LENGTH: usize = 3;
+pub const USERNAME_MAX_LENGTH: usize = 80;
+pub const EMAIL_MAX_LENGTH: usize = 120;
+pub const PASSWORD_MAX_LENGTH: usize = 1024;
+
+/// 3–80 of ASCII letters, digits, `_`, `.`, `-`. Unique case-insensitively: `key()` is the
+/// lower-cased form the database's unique index is on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let length = raw.chars().count();
+        if !(USERNAME_MIN_LENGTH..=USERNAME_MAX_LENGTH).contains(&length) {
+            return Err(format!(
+                "must be {USERNAME_MIN_LENGTH} to {USERNAME_MAX_LENGTH} characters long"
+            ));
+        }
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            return Err("may contain only letters, digits, '_', '.' and '-'".into());
+        }
+        Ok(Username(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+/// A valid address of at most 120 characters, stored lower-cased so that uniqueness and
+/// login are case-insensitive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let trimmed = raw.trim();
+        if trimmed.chars().count() > EMAIL_MAX_LENGTH {
+            return Err(format!(
+                "must be at most {EMAIL_MAX_LENGTH} characters long"
+            ));
+        }
+        if trimmed.chars().any(char::is_control)
+            || !validator::ValidateEmail::validate_email(&trimmed)
+        {
+            return Err("must be a valid email address".into());
+        }
+        Ok(Email(trimmed.to_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A password that meets the length rules. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: &str, min_length: usize) -> Result<Self, String> {
+        let length = raw.chars().count();
+        if length < min_length {
+            return Err(format!("must be at least {min_length} characters long"));
+        }
+        if length > PASSWORD_MAX_LENGTH {
+            return Err(format!(
+                "must be at most {PASSWORD_MAX_LENGTH} characters long"
+            ));
+        }
+        Ok(Password(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "user" => Ok(Role::User),
+            "admin" => Ok(Role::Admin),
+            _ => Err("must be \"user\" or \"admin\"".into()),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(Username::parse("alice").is_ok());
+        assert!(Username::parse("a.b-c_9").is_ok());
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse(&"a".repeat(80)).is_ok());
+        assert!(Username::parse(&"a".repeat(81)).is_err());
+        assert!(Username::parse("al ice").is_err());
+        assert!(Username::parse("alice\0").is_err());
+        assert!(Username::parse("al%ce").is_err());
+        assert!(Username::parse("ålice").is_err());
+        assert_eq!(Username::parse("AlIcE").unwrap().key(), "alice");
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            Email::parse("Alice@Example.COM").unwrap().as_str(),
+            "alice@example.com"
+        );
+        assert!(Email::parse("not-an-email").is_err());
+        assert!(Email::parse("").is_err());
+        assert!(Email::parse("a@b\0c.com").is_err());
+        let long = format!("{}@example.com", "a".repeat(120));
+        assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(Password::parse("1234567", 8).is_err());
+        assert!(Password::parse("12345678", 8).is_ok());
+        assert!(
+            Password::parse("ééééééé", 8).is_err(),
+            "length counts characters"
+        );
+        assert!(Password::parse(&"x".repeat(1025), 8).is_err());
+        assert_eq!(
+            format!("{:?}", Password::parse("hunter22", 8).unwrap()),
+            "Password(<redacted>)"
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! Extractors whose rejections render the contract's error shape: a JSON object body,
+//! integer path ids (anything else is `404`, as Flask's `int` converter does), and the
+//! authenticated caller read fresh from the database.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, bad_request, not_found, unauthorized};
+use crate::state::AppState;
+use crate::tokens::{Claims, TokenType};
+use crate::users::model as user;
+
+/// Flask's message for a URL that matches nothing.
+pub const NOT_FOUND_MESSAGE: &str = "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.";
+
+/// A request body that is a JSON object, sent as `application/json`.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl FromRequest<AppState> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let declared_json = match req.headers().get(CONTENT_TYPE) {
+            None => None,
+            Some(value) => Some(value.to_str().map(is_json_media_type).unwrap_or(false)),
+        };
+        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge {
+                    limit: state.config.body_limit,
+                }
+            } else {
+                bad_request("The request body could not be read")
+            }
+        })?;
+        match declared_json {
+            Some(false) => return Err(unsupported_media_type()),
+            None if !body.is_empty() => return Err(unsupported_media_type()),
+            None | Some(true) if body.is_empty() => {
+                return Err(bad_request("The request body must be a JSON object"));
+            }
+            _ => {}
+        }
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(map)) => Ok(JsonObject(map)),
+            Ok(_) => Err(bad_request("The request body must be a JSON object")),
+            Err(e) => Err(bad_request(format!(
+                "The request body is not valid JSON: {e}"
+            ))),
+        }
+    }
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError::UnsupportedMediaType(
+        "The request body must be JSON, sent with Content-Type: application/json".into(),
+    )
+}
+
+/// `application/json`, or any `application/*+json`, with or without parameters.
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Parses one path segment as a resource id: digits only, 1 ..= i64::MAX.
+pub fn parse_id(raw: &str) -> Option<i64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+/// The path's ids, in order. Any segment that is not a valid id makes the route `404`.
+pub struct PathIds(pub Vec<i64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| not_found(NOT_FOUND_MESSAGE))?;
+        params
+            .iter()
+            .map(|(_, value)| parse_id(value))
+            .collect::<Option<Vec<_>>>()
+            .map(PathIds)
+            .ok_or_else(|| not_found(NOT_FOUND_MESSAGE))
+    }
+}
+
+/// The single id of a `/things/{id}` route.
+pub struct PathId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match PathIds::from_request_parts(parts, state)
+            .await?
+            .0
+            .as_slice()
+        {
+            [id] => Ok(PathId(*id)),
+            _ => Err(not_found(NOT_FOUND_MESSAGE)),
+        }
+    }
+}
+
+/// The bearer token of the `Authorization` header.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| unauthorized("Missing Authorization header"))?
+        .to_str()
+        .map_err(|_| unauthorized("Malformed Authorization header"))?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| unauthorized("Authorization header must be 'Bearer <token>'"))?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(unauthorized(
+            "Authorization header must be 'Bearer <token>'",
+        ));
+    }
+    Ok(token)
+}
+
+/// The caller, authenticated by an access token. The user is read from the database on
+/// every request: a deleted user's tokens stop working and a demoted admin loses admin
+/// rights at once.
+pub struct AuthUser(pub user::Model);
+
+impl AuthUser {
+    pub fn id(&self) -> i64 {
+        self.0.id
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.0.is_admin()
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(&parts.headers)?;
+        let claims = state.tokens.verify(token, TokenType::Access)?;
+        let id = claims
+            .user_id()
+            .ok_or_else(|| unauthorized("Invalid token"))?;
+        let user = crate::users::queries::find_by_id(&state.db, id)
+            .await?
+            .ok_or_else(|| unauthorized("The user of this token no longer exists"))?;
+        Ok(AuthUser(user))
+    }
+}
+
+/// A verified refresh token (signature, expiry and type); whether it is still live is
+/// checked against the database by the handler.
+pub struct RefreshToken {
+    pub token: String,
+    pub claims: Claims,
+}
+
+impl FromRequestParts<AppState> for RefreshToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(&parts.headers)?;
+        let claims = state.tokens.verify(token, TokenType::Refresh)?;
+        Ok(RefreshToken {
+            token: token.to_owned(),
+            claims,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_flasks_int_converter() {
+        assert_eq!(parse_id("1"), Some(1));
+        assert_eq!(parse_id("9223372036854775807"), Some(i64::MAX));
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+1",
+            "abc",
+            "1.5",
+            "99999999999999999999",
+            "9223372036854775808",
+            " 1",
+        ] {
+            assert_eq!(parse_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn json_media_types() {
+        assert!(is_json_media_type("application/json"));
+        assert!(is_json_media_type("application/json; charset=utf-8"));
+        assert!(is_json_media_type("Application/JSON"));
+        assert!(is_json_media_type("application/merge-patch+json"));
+        assert!(!is_json_media_type("text/plain"));
+        assert!(!is_json_media_type("application/x-www-form-urlencoded"));
+        assert!(!is_json_media_type("multipart/form-data; boundary=x"));
+    }
+}

@@ -1,0 +1,138 @@
+//! Cross-cutting HTTP behaviour: request ids and the per-request log line, the JSON shape
+//! for errors the framework makes itself (404, 405, 413, timeouts, panics), and security
+//! headers.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use crate::error::{ErrorBody, INTERNAL_MESSAGE, error_response, not_found};
+use crate::extract::NOT_FOUND_MESSAGE;
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request's id, available to handlers as an extension.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+/// A client's own id is kept if it is 1–128 of letters, digits, `.`, `_`, `:`, `-`
+/// (safe to log and echo); otherwise one is generated.
+fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    let ok = (1..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    ok.then(|| text.to_owned())
+}
+
+/// Assigns the request id, runs the request inside a span that carries it, writes one log
+/// line per request (never headers or bodies: they hold tokens and passwords) and echoes
+/// the id on the response.
+pub async fn request_context(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(acceptable_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let span = tracing::info_span!("request", request_id = %id);
+    let started = Instant::now();
+
+    let mut response = next.run(request).instrument(span.clone()).await;
+
+    let route = response
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            path = %path,
+            route = route.as_deref().unwrap_or("-"),
+            status,
+            latency_ms = format_args!("{latency_ms:.2}"),
+            "request"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    response
+}
+
+/// Copies the matched route template (`/users/{id}`) onto the response, where the outer
+/// middleware can log it. Installed with `route_layer`, which runs after routing.
+pub async fn record_route(request: Request, next: Next) -> Response {
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(request).await;
+    if let Some(matched) = matched {
+        response.extensions_mut().insert(matched);
+    }
+    response
+}
+
+/// Gives every error response the contract's JSON shape. Handlers already answer in it;
+/// this catches what the framework and its layers answer on their own (a 405 from the
+/// router, a 413 from the body limit, a timeout), keeping their headers (`Allow`).
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+        return response;
+    }
+    let message = match status {
+        StatusCode::NOT_FOUND => NOT_FOUND_MESSAGE,
+        StatusCode::METHOD_NOT_ALLOWED => "The method is not allowed for the requested URL.",
+        StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than the server accepts.",
+        StatusCode::REQUEST_TIMEOUT
+        | StatusCode::SERVICE_UNAVAILABLE
+        | StatusCode::GATEWAY_TIMEOUT => "The request took too long to process; try again shortly.",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            "The request body must be JSON, sent with Content-Type: application/json"
+        }
+        s if s.is_server_error() => INTERNAL_MESSAGE,
+        _ => "The request could not be processed.",
+    };
+    let (mut parts, _) = response.into_parts();
+    let rendered = error_response(status, ErrorBody::new(status, message));
+    parts.headers.remove(CONTENT_LENGTH);
+    let (rendered_parts, body) = rendered.into_parts();
+    parts.headers.extend(rendered_parts.headers);
+    Response::from_parts(parts, body)
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// The router's fallback: no route matches.
+pub async fn route_not_found() -> Response {
+    not_found(NOT_FOUND_MESSAGE).into_response()
+}
+
+/// A panic in a handler becomes a plain `500` (its message is logged, never sent).
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = detail, "handler panicked");
+    let status = StatusCode::INTERNAL_SERVER_ERROR;
+    error_response(status, ErrorBody::new(status, INTERNAL_MESSAGE))
+}

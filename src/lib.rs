@@ -1,0 +1,24 @@
+//! larch: a JSON REST API backend (auth, users, posts, products) in one binary.
+//!
+//! `startup::router` builds the whole application from an `AppState`; the binary and the
+//! integration tests serve exactly that.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod http;
+pub mod migration;
+pub mod pagination;
+pub mod passwords;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod time;
+pub mod tokens;
+pub mod users;
+pub mod validation;

@@ -1,0 +1,48 @@
+//! Schema migrations, embedded in the binary and applied by `larch serve` (unless told not
+//! to) or `larch migrate`. Written once with sea-query so that SQLite, PostgreSQL and MySQL
+//! get the same schema; backend differences are confined to the helpers below.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+mod m20261125_000001_create_users;
+mod m20261125_000002_create_refresh_tokens;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_users::Migration),
+            Box::new(m20261125_000002_create_refresh_tokens::Migration),
+        ]
+    }
+}
+
+/// A UTC timestamp with millisecond precision on every backend (MySQL's plain `TIMESTAMP`
+/// would drop the milliseconds and end in 2038).
+pub(crate) fn timestamp_column(backend: DbBackend, name: impl IntoIden) -> ColumnDef {
+    let mut column = ColumnDef::new(name);
+    match backend {
+        DbBackend::MySql => column.custom(Alias::new("DATETIME(3)")),
+        _ => column.timestamp_with_time_zone(),
+    };
+    column.not_null().take()
+}
+
+/// Table options: on MySQL, 4-byte UTF-8 and a binary collation, so comparisons and
+/// unique indexes behave as on the other backends (no accent or case folding behind our
+/// back; case-insensitivity is done explicitly with lower-cased key columns).
+pub(crate) fn with_table_options(
+    backend: DbBackend,
+    table: &mut TableCreateStatement,
+) -> TableCreateStatement {
+    if backend == DbBackend::MySql {
+        table
+            .engine("InnoDB")
+            .character_set("utf8mb4")
+            .collate("utf8mb4_bin");
+    }
+    table.take()
+}

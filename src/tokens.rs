@@ -1,0 +1,193 @@
+//! JSON Web Tokens. HS256 only (the algorithm is pinned: `alg: none` and every other
+//! algorithm are refused), expiry checked with a few seconds of leeway, and a `type` claim
+//! (as Flask-JWT-Extended writes it) so an access token is refused where a refresh token is
+//! expected and vice versa. Refresh tokens are also tracked server-side by their SHA-256.
+
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, unauthorized};
+
+/// Clock skew tolerated between the server that issued a token and the one checking it.
+pub const LEEWAY_SECONDS: u64 = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    Access,
+    Refresh,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user's id, as a string (as Flask-JWT-Extended requires).
+    pub sub: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    /// Random; makes every token distinct even when issued in the same second.
+    pub jti: String,
+    #[serde(rename = "type")]
+    pub token_type: TokenType,
+}
+
+impl Claims {
+    pub fn user_id(&self) -> Option<i64> {
+        self.sub.parse().ok().filter(|id| *id > 0)
+    }
+}
+
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8], access_ttl: Duration, refresh_ttl: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub", "iat", "nbf"]);
+        TokenKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            access_ttl,
+            refresh_ttl,
+        }
+    }
+
+    pub fn issue(&self, user_id: i64, token_type: TokenType) -> anyhow::Result<IssuedToken> {
+        let ttl = match token_type {
+            TokenType::Access => self.access_ttl,
+            TokenType::Refresh => self.refresh_ttl,
+        };
+        let now = chrono::Utc::now();
+        let expires_at = now + chrono::Duration::from_std(ttl)?;
+        let mut jti = [0u8; 16];
+        rand::fill(&mut jti);
+        let claims = Claims {
+            sub: user_id.to_string(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: expires_at.timestamp(),
+            jti: hex::encode(jti),
+            token_type,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok(IssuedToken { token, expires_at })
+    }
+
+    /// Checks signature, algorithm, expiry and type. Every failure is a `401` whose message
+    /// says what was wrong without echoing the token.
+    pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => unauthorized("Token has expired"),
+                ErrorKind::ImmatureSignature => unauthorized("Token is not valid yet"),
+                _ => unauthorized("Invalid token"),
+            })?;
+        let claims = data.claims;
+        if claims.token_type != expected {
+            return Err(unauthorized(match expected {
+                TokenType::Access => "An access token is required",
+                TokenType::Refresh => "A refresh token is required",
+            }));
+        }
+        if claims.user_id().is_none() {
+            return Err(unauthorized("Invalid token"));
+        }
+        Ok(claims)
+    }
+}
+
+/// What the database stores for a refresh token: its SHA-256, hex.
+pub fn fingerprint(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(
+            &[7u8; 32],
+            Duration::from_secs(900),
+            Duration::from_secs(3600),
+        )
+    }
+
+    #[test]
+    fn round_trip_and_type_pinning() {
+        let keys = keys();
+        let access = keys.issue(42, TokenType::Access).unwrap().token;
+        assert_eq!(
+            keys.verify(&access, TokenType::Access).unwrap().user_id(),
+            Some(42)
+        );
+        assert!(keys.verify(&access, TokenType::Refresh).is_err());
+        let refresh = keys.issue(42, TokenType::Refresh).unwrap().token;
+        assert!(keys.verify(&refresh, TokenType::Access).is_err());
+    }
+
+    #[test]
+    fn other_keys_and_alg_none_are_refused() {
+        let keys = keys();
+        let other = TokenKeys::new(
+            &[8u8; 32],
+            Duration::from_secs(900),
+            Duration::from_secs(900),
+        );
+        let foreign = other.issue(1, TokenType::Access).unwrap().token;
+        assert!(keys.verify(&foreign, TokenType::Access).is_err());
+
+        let genuine = keys.issue(1, TokenType::Access).unwrap().token;
+        let payload = genuine.split('.').nth(1).unwrap();
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        assert!(
+            keys.verify(&format!("{none_header}.{payload}."), TokenType::Access)
+                .is_err()
+        );
+        let hs512 = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","typ":"JWT"}"#);
+        let signature = genuine.split('.').nth(2).unwrap();
+        assert!(
+            keys.verify(&format!("{hs512}.{payload}.{signature}"), TokenType::Access)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let keys = keys();
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: "1".into(),
+            iat: now - 1000,
+            nbf: now - 1000,
+            exp: now - 60,
+            jti: "x".into(),
+            token_type: TokenType::Access,
+        };
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        let err = keys.verify(&token, TokenType::Access).unwrap_err();
+        assert_eq!(err.to_string(), "Token has expired");
+    }
+}

@@ -1,0 +1,146 @@
+//! Every query on `users`.
+
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use super::model::{self as user, Entity as Users};
+use crate::domain::{Email, Role, Username};
+use crate::pagination::{LIKE_ESCAPE, PageRequest, contains_pattern};
+
+pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<user::Model>, DbErr> {
+    Users::find_by_id(id).one(db).await
+}
+
+pub async fn find_by_email(
+    db: &DatabaseConnection,
+    email: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    Users::find()
+        .filter(user::Column::Email.eq(email.to_lowercase()))
+        .one(db)
+        .await
+}
+
+pub struct NewUser {
+    pub username: Username,
+    pub email: Email,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+/// Inserts a user. A taken email or username fails on the unique index (→ `409`), which is
+/// what makes concurrent registrations safe.
+pub async fn insert(db: &DatabaseConnection, new: NewUser) -> Result<user::Model, DbErr> {
+    let now = crate::time::now();
+    user::ActiveModel {
+        username_key: Set(new.username.key()),
+        username: Set(new.username.as_str().to_owned()),
+        email: Set(new.email.into_inner()),
+        password_hash: Set(new.password_hash),
+        role: Set(new.role.as_str().to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+#[derive(Default)]
+pub struct UserChanges {
+    pub username: Option<Username>,
+    pub email: Option<Email>,
+    pub role: Option<Role>,
+}
+
+impl UserChanges {
+    pub fn is_empty(&self) -> bool {
+        self.username.is_none() && self.email.is_none() && self.role.is_none()
+    }
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    current: user::Model,
+    changes: UserChanges,
+) -> Result<user::Model, DbErr> {
+    if changes.is_empty() {
+        return Ok(current);
+    }
+    let mut active: user::ActiveModel = current.into();
+    if let Some(username) = changes.username {
+        active.username_key = Set(username.key());
+        active.username = Set(username.as_str().to_owned());
+    }
+    if let Some(email) = changes.email {
+        active.email = Set(email.into_inner());
+    }
+    if let Some(role) = changes.role {
+        active.role = Set(role.as_str().to_owned());
+    }
+    active.updated_at = Set(crate::time::now());
+    active.update(db).await
+}
+
+pub async fn set_password_hash(
+    db: &impl ConnectionTrait,
+    id: i64,
+    hash: String,
+) -> Result<(), DbErr> {
+    Users::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(hash))
+        .col_expr(user::Column::UpdatedAt, Expr::value(crate::time::now()))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a user; their refresh tokens (and, later, posts) go with them by cascade.
+pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
+    Ok(Users::delete_by_id(id).exec(db).await?.rows_affected > 0)
+}
+
+/// Ids of all admins, locked until the transaction ends where the backend can lock rows
+/// (SQLite's `BEGIN IMMEDIATE` already holds the whole database).
+pub async fn lock_admin_ids(db: &impl ConnectionTrait) -> Result<Vec<i64>, DbErr> {
+    Users::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .lock_exclusive()
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// One page of users, newest first (ties by id), optionally those whose username contains
+/// `search` (lower-cased).
+pub async fn list(
+    db: &DatabaseConnection,
+    search: Option<&str>,
+    page: PageRequest,
+) -> Result<(Vec<user::Model>, u64), DbErr> {
+    let mut query = Users::find();
+    if let Some(term) = search {
+        query = query.filter(
+            Expr::col(user::Column::UsernameKey)
+                .like(LikeExpr::new(contains_pattern(term)).escape(LIKE_ESCAPE)),
+        );
+    }
+    let total = query.clone().count(db).await?;
+    let Some(offset) = page.offset().filter(|o| *o < total) else {
+        return Ok((Vec::new(), total));
+    };
+    let users = query
+        .order_by_desc(user::Column::CreatedAt)
+        .order_by_desc(user::Column::Id)
+        .offset(offset)
+        .limit(page.limit)
+        .all(db)
+        .await?;
+    Ok((users, total))
+}
