@@ -24,10 +24,10 @@ impl FromRequest<AppState> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let declared_json = match req.headers().get(CONTENT_TYPE) {
-            None => None,
-            Some(value) => Some(value.to_str().map(is_json_media_type).unwrap_or(false)),
-        };
+        let declared_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|value| value.to_str().map(is_json_media_type).unwrap_or(false));
         let body = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge {
