@@ -5,229 +5,29 @@ use std::process::Command;
 use reqwest::StatusCode;
 use serde_json::json;
 
-fn larch(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_larch"));
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.join("cli.db").display()),
-        )
-        .env("RUST_LOG", "warn");
-    command
+/// The binary, in `dir`, on a fresh database of the backend under test.
+struct Larch {
+    dir: tempfile::TempDir,
+    database_url: String,
 }
 
-#[test]
-fn every_command_has_help() {
-    let dir = tempfile::tempdir().unwrap();
-    for args in [
-        vec!["--help"],
-        vec!["serve", "--help"],
-        vec!["migrate", "--help"],
-        vec!["migrate", "down", "--help"],
-        vec!["create-admin", "--help"],
-    ] {
-        let out = larch(dir.path()).args(&args).output().unwrap();
-        assert!(out.status.success(), "{args:?}");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("Usage"), "{args:?}: {text}");
+impl Larch {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = crate::helpers::fresh_database(dir.path()).await;
+        Larch { dir, database_url }
     }
-}
 
-#[test]
-fn migrate_up_status_and_down() {
-    let dir = tempfile::tempdir().unwrap();
-    let status = larch(dir.path())
-        .args(["migrate", "status"])
-        .output()
-        .unwrap();
-    assert!(status.status.success());
-    assert!(String::from_utf8_lossy(&status.stdout).contains("pending"));
-
-    assert!(
-        larch(dir.path())
-            .args(["migrate", "up"])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = larch(dir.path())
-        .args(["migrate", "status"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&status.stdout).into_owned();
-    assert!(
-        !text.contains("pending") && text.contains("applied"),
-        "{text}"
-    );
-
-    assert!(
-        larch(dir.path())
-            .args(["migrate", "down", "--steps", "2"])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = larch(dir.path())
-        .args(["migrate", "status"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&status.stdout).into_owned();
-    assert!(!text.contains("applied"), "{text}");
-    assert!(
-        larch(dir.path()).arg("migrate").status().unwrap().success(),
-        "bare migrate means up"
-    );
-}
-
-#[test]
-fn production_refuses_a_weak_secret_and_says_why() {
-    let dir = tempfile::tempdir().unwrap();
-    for (secret, why) in [
-        (None, "JWT_SECRET_KEY is required"),
-        (Some("short"), "at least 32"),
-        (Some("change-me-jwt"), "well-known"),
-    ] {
-        let mut command = larch(dir.path());
+    fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_larch"));
         command
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .env("LARCH_ENV", "production");
-        if let Some(secret) = secret {
-            command.env("JWT_SECRET_KEY", secret);
-        }
-        let out = command.output().unwrap();
-        assert!(!out.status.success());
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(why), "{stderr}");
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &self.database_url)
+            .env("RUST_LOG", "warn");
+        command
     }
-}
-
-#[test]
-fn dotenv_is_read_and_the_environment_wins() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join(".env"),
-        "LARCH_ENV=production\nJWT_SECRET_KEY=short\n",
-    )
-    .unwrap();
-    let out = larch(dir.path())
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32"));
-    // An environment variable overrides the file.
-    let out = larch(dir.path())
-        .args(["migrate", "status"])
-        .env("LARCH_ENV", "development")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-#[tokio::test]
-async fn create_admin_then_serve_then_log_in() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = larch(dir.path())
-        .args([
-            "create-admin",
-            "--username",
-            "root",
-            "--email",
-            "Root@Example.com",
-        ])
-        .env("LARCH_ADMIN_PASSWORD", "admin-password-123")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let log =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(!log.contains("admin-password-123"));
-
-    // A second one with the same email fails cleanly; a weak password is refused.
-    let again = larch(dir.path())
-        .args([
-            "create-admin",
-            "--username",
-            "root2",
-            "--email",
-            "root@example.com",
-        ])
-        .env("LARCH_ADMIN_PASSWORD", "admin-password-123")
-        .output()
-        .unwrap();
-    assert!(!again.status.success());
-    let weak = larch(dir.path())
-        .args([
-            "create-admin",
-            "--username",
-            "root3",
-            "--email",
-            "root3@example.com",
-        ])
-        .env("LARCH_ADMIN_PASSWORD", "short")
-        .output()
-        .unwrap();
-    assert!(!weak.status.success());
-    assert!(String::from_utf8_lossy(&weak.stderr).contains("password"));
-
-    // Serve the same database on a free port and log in as the admin.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = larch(dir.path())
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if client.get(format!("{url}/healthz")).send().await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(ready, "server did not start");
-    let res = client
-        .post(format!("{url}/auth/login"))
-        .json(&json!({"email": "root@example.com", "password": "admin-password-123"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let token = res.json::<serde_json::Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let me: serde_json::Value = client
-        .get(format!("{url}/auth/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(me["role"], "admin");
-
-    // SIGTERM: a graceful stop with a zero exit status.
-    unsafe_kill_term(server.id());
-    let status = server.wait().unwrap();
-    assert!(status.success(), "{status:?}");
 }
 
 fn unsafe_kill_term(pid: u32) {
@@ -235,4 +35,212 @@ fn unsafe_kill_term(pid: u32) {
         .args(["-TERM", &pid.to_string()])
         .status()
         .unwrap();
+}
+
+crate::tests! {
+    async fn every_command_has_help() {
+        let larch = Larch::new().await;
+        for args in [
+            vec!["--help"],
+            vec!["serve", "--help"],
+            vec!["migrate", "--help"],
+            vec!["migrate", "down", "--help"],
+            vec!["create-admin", "--help"],
+        ] {
+            let out = larch.command().args(&args).output().unwrap();
+            assert!(out.status.success(), "{args:?}");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("Usage"), "{args:?}: {text}");
+        }
+    }
+
+    async fn migrate_up_status_and_down() {
+        let larch = Larch::new().await;
+        let status = larch.command()
+            .args(["migrate", "status"])
+            .output()
+            .unwrap();
+        assert!(status.status.success());
+        assert!(String::from_utf8_lossy(&status.stdout).contains("pending"));
+
+        assert!(
+            larch.command()
+                .args(["migrate", "up"])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = larch.command()
+            .args(["migrate", "status"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&status.stdout).into_owned();
+        assert!(
+            !text.contains("pending") && text.contains("applied"),
+            "{text}"
+        );
+
+        assert!(
+            larch.command()
+                .args(["migrate", "down", "--steps", "2"])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = larch.command()
+            .args(["migrate", "status"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&status.stdout).into_owned();
+        assert!(!text.contains("applied"), "{text}");
+        assert!(
+            larch.command().arg("migrate").status().unwrap().success(),
+            "bare migrate means up"
+        );
+    }
+
+    async fn production_refuses_a_weak_secret_and_says_why() {
+        let larch = Larch::new().await;
+        for (secret, why) in [
+            (None, "JWT_SECRET_KEY is required"),
+            (Some("short"), "at least 32"),
+            (Some("change-me-jwt"), "well-known"),
+        ] {
+            let mut command = larch.command();
+            command
+                .args(["serve", "--bind", "127.0.0.1:0"])
+                .env("LARCH_ENV", "production");
+            if let Some(secret) = secret {
+                command.env("JWT_SECRET_KEY", secret);
+            }
+            let out = command.output().unwrap();
+            assert!(!out.status.success());
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(why), "{stderr}");
+        }
+    }
+
+    async fn dotenv_is_read_and_the_environment_wins() {
+        let larch = Larch::new().await;
+        std::fs::write(
+            larch.dir.path().join(".env"),
+            "LARCH_ENV=production\nJWT_SECRET_KEY=short\n",
+        )
+        .unwrap();
+        let out = larch.command()
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32"));
+        // An environment variable overrides the file.
+        let out = larch.command()
+            .args(["migrate", "status"])
+            .env("LARCH_ENV", "development")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    async fn create_admin_then_serve_then_log_in() {
+        let larch = Larch::new().await;
+        let out = larch.command()
+            .args([
+                "create-admin",
+                "--username",
+                "root",
+                "--email",
+                "Root@Example.com",
+            ])
+            .env("LARCH_ADMIN_PASSWORD", "admin-password-123")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log =
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(!log.contains("admin-password-123"));
+
+        // A second one with the same email fails cleanly; a weak password is refused.
+        let again = larch.command()
+            .args([
+                "create-admin",
+                "--username",
+                "root2",
+                "--email",
+                "root@example.com",
+            ])
+            .env("LARCH_ADMIN_PASSWORD", "admin-password-123")
+            .output()
+            .unwrap();
+        assert!(!again.status.success());
+        let weak = larch.command()
+            .args([
+                "create-admin",
+                "--username",
+                "root3",
+                "--email",
+                "root3@example.com",
+            ])
+            .env("LARCH_ADMIN_PASSWORD", "short")
+            .output()
+            .unwrap();
+        assert!(!weak.status.success());
+        assert!(String::from_utf8_lossy(&weak.stderr).contains("password"));
+
+        // Serve the same database on a free port and log in as the admin.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = larch.command()
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .spawn()
+            .unwrap();
+        let client = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut ready = false;
+        for _ in 0..100 {
+            if client.get(format!("{url}/healthz")).send().await.is_ok() {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(ready, "server did not start");
+        let res = client
+            .post(format!("{url}/auth/login"))
+            .json(&json!({"email": "root@example.com", "password": "admin-password-123"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let token = res.json::<serde_json::Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let me: serde_json::Value = client
+            .get(format!("{url}/auth/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["role"], "admin");
+
+        // SIGTERM: a graceful stop with a zero exit status.
+        unsafe_kill_term(server.id());
+        let status = server.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+    }
 }

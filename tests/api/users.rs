@@ -22,570 +22,552 @@ fn usernames(page: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn listing_needs_a_token_and_pages_newest_first() {
-    let app = spawn_app().await;
-    assert_error(app.get("/users", None).await, StatusCode::UNAUTHORIZED).await;
-    let mut created = Vec::new();
-    for _ in 0..5 {
-        created.push(app.create_user().await);
-    }
-    let viewer = &created[0];
-    let first = list(&app, &viewer.access, "?limit=2").await;
-    assert_eq!(first["total"], 5);
-    assert_eq!(first["page"], 1);
-    assert_eq!(first["pages"], 3);
-    let expected: Vec<String> = created.iter().rev().map(|u| u.username.clone()).collect();
-    assert_eq!(usernames(&first), expected[..2]);
-    let second = list(&app, &viewer.access, "?limit=2&page=2").await;
-    assert_eq!(usernames(&second), expected[2..4]);
-    let third = list(&app, &viewer.access, "?page=3&limit=2").await;
-    assert_eq!(usernames(&third), expected[4..]);
-    let past = list(&app, &viewer.access, "?page=99&limit=2").await;
-    assert_eq!(past["users"], json!([]));
-    assert_eq!(past["page"], 99);
-    assert_eq!(past["total"], 5);
-    assert_eq!(past["pages"], 3);
-    let far = list(&app, &viewer.access, "?page=18446744073709551615").await;
-    assert_eq!(far["users"], json!([]));
-    let default = list(&app, &viewer.access, "").await;
-    assert_eq!(default["users"].as_array().unwrap().len(), 5);
-    assert_eq!(default["pages"], 1);
-}
-
-#[tokio::test]
-async fn ties_in_created_at_are_broken_by_id_descending() {
-    let app = spawn_app().await;
-    let a = app.create_user().await;
-    let b = app.create_user().await;
-    let c = app.create_user().await;
-    // Give all three the same timestamp.
-    use sea_orm::{ConnectionTrait, Statement};
-    let backend = app.state.db.get_database_backend();
-    app.state
-        .db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            "UPDATE users SET created_at = (SELECT created_at FROM users WHERE id = ?)",
-            [a.id.into()],
-        ))
-        .await
-        .unwrap();
-    let page = list(&app, &a.access, "").await;
-    let ids: Vec<i64> = page["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, [c.id, b.id, a.id]);
-}
-
-#[tokio::test]
-async fn bad_page_parameters_are_400() {
-    let app = spawn_app().await;
-    let user = app.create_user().await;
-    for query in [
-        "?page=0",
-        "?page=-1",
-        "?page=abc",
-        "?limit=0",
-        "?limit=101",
-        "?limit=1000",
-        "?page=1.5",
-        "?page=",
-        "?limit=abc",
-        "?page=99999999999999999999",
-    ] {
-        let res = app.get(&format!("/users{query}"), Some(&user.access)).await;
-        assert_error(res, StatusCode::BAD_REQUEST).await;
-    }
-    let res = app.get("/users?page=0&limit=0", Some(&user.access)).await;
-    assert_fields(res, &["limit", "page"]).await;
-    assert_eq!(
-        app.get("/users?limit=100&page=1", Some(&user.access))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.get("/users?limit=1", Some(&user.access)).await.status(),
-        StatusCode::OK
-    );
-}
-
-#[tokio::test]
-async fn search_is_a_case_insensitive_substring_with_literal_wildcards() {
-    let app = spawn_app().await;
-    for name in ["Alpha_One", "alphaXone", "beta.two", "betaXtwo", "gamma"] {
-        assert_eq!(
-            app.register(name, &format!("{name}@example.com"), "a-long-password")
-                .await
-                .status(),
-            StatusCode::CREATED,
-            "{name}"
-        );
-    }
-    let viewer = app.create_user().await;
-    let query = |q: &str| format!("?q={}", urlencode(q));
-    assert_eq!(
-        list(&app, &viewer.access, &query("ALPHA")).await["total"],
-        2
-    );
-    let underscore = list(&app, &viewer.access, &query("a_o")).await;
-    assert_eq!(usernames(&underscore), ["Alpha_One"]);
-    // '%' cannot occur in a username, so it matches nothing rather than everything.
-    assert_eq!(list(&app, &viewer.access, &query("%")).await["total"], 0);
-    assert_eq!(list(&app, &viewer.access, &query("_")).await["total"], 1);
-    assert_eq!(list(&app, &viewer.access, &query(".")).await["total"], 1);
-    assert_eq!(list(&app, &viewer.access, &query("")).await["total"], 6);
-    let paged = list(&app, &viewer.access, &format!("{}&limit=1", query("a"))).await;
-    assert_eq!(paged["pages"], paged["total"]);
-}
-
 fn urlencode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-#[tokio::test]
-async fn email_is_shown_only_to_the_user_themself_and_admins() {
-    let app = spawn_app().await;
-    let alice = app.create_user().await;
-    let bob = app.create_user().await;
-    let admin = app.create_admin().await;
-    let path = format!("/users/{}", alice.id);
-
-    let own = json_of(app.get(&path, Some(&alice.access)).await, StatusCode::OK).await;
-    assert_eq!(own["email"], alice.email.as_str());
-    let seen_by_bob = json_of(app.get(&path, Some(&bob.access)).await, StatusCode::OK).await;
-    assert!(seen_by_bob.get("email").is_none(), "{seen_by_bob}");
-    assert_eq!(seen_by_bob["username"], alice.username.as_str());
-    let seen_by_admin = json_of(app.get(&path, Some(&admin.access)).await, StatusCode::OK).await;
-    assert_eq!(seen_by_admin["email"], alice.email.as_str());
-
-    let bobs_list = list(&app, &bob.access, "").await;
-    for user in bobs_list["users"].as_array().unwrap() {
-        assert_eq!(user.get("email").is_some(), user["id"] == bob.id, "{user}");
+crate::tests! {
+    async fn listing_needs_a_token_and_pages_newest_first() {
+        let app = spawn_app().await;
+        assert_error(app.get("/users", None).await, StatusCode::UNAUTHORIZED).await;
+        let mut created = Vec::new();
+        for _ in 0..5 {
+            created.push(app.create_user().await);
+        }
+        let viewer = &created[0];
+        let first = list(&app, &viewer.access, "?limit=2").await;
+        assert_eq!(first["total"], 5);
+        assert_eq!(first["page"], 1);
+        assert_eq!(first["pages"], 3);
+        let expected: Vec<String> = created.iter().rev().map(|u| u.username.clone()).collect();
+        assert_eq!(usernames(&first), expected[..2]);
+        let second = list(&app, &viewer.access, "?limit=2&page=2").await;
+        assert_eq!(usernames(&second), expected[2..4]);
+        let third = list(&app, &viewer.access, "?page=3&limit=2").await;
+        assert_eq!(usernames(&third), expected[4..]);
+        let past = list(&app, &viewer.access, "?page=99&limit=2").await;
+        assert_eq!(past["users"], json!([]));
+        assert_eq!(past["page"], 99);
+        assert_eq!(past["total"], 5);
+        assert_eq!(past["pages"], 3);
+        let far = list(&app, &viewer.access, "?page=18446744073709551615").await;
+        assert_eq!(far["users"], json!([]));
+        let default = list(&app, &viewer.access, "").await;
+        assert_eq!(default["users"].as_array().unwrap().len(), 5);
+        assert_eq!(default["pages"], 1);
     }
-    let admins_list = list(&app, &admin.access, "").await;
-    assert!(
-        admins_list["users"]
+
+    async fn ties_in_created_at_are_broken_by_id_descending() {
+        let app = spawn_app().await;
+        let a = app.create_user().await;
+        let b = app.create_user().await;
+        let c = app.create_user().await;
+        // Give all three the same timestamp.
+        use larch::users::model::{Column, Entity};
+        use sea_orm::EntityTrait;
+        use sea_orm::sea_query::Expr;
+        let first = Entity::find_by_id(a.id).one(&app.state.db).await.unwrap().unwrap();
+        Entity::update_many()
+            .col_expr(Column::CreatedAt, Expr::value(first.created_at))
+            .exec(&app.state.db)
+            .await
+            .unwrap();
+        let page = list(&app, &a.access, "").await;
+        let ids: Vec<i64> = page["users"]
             .as_array()
             .unwrap()
             .iter()
-            .all(|u| u["email"].is_string())
-    );
-    assert!(!admins_list.to_string().contains("argon2"));
-}
+            .map(|u| u["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, [c.id, b.id, a.id]);
+    }
 
-#[tokio::test]
-async fn profile_is_the_caller() {
-    let app = spawn_app().await;
-    let user = app.create_user().await;
-    let profile = json_of(
-        app.get("/users/profile", Some(&user.access)).await,
-        StatusCode::OK,
-    )
-    .await;
-    let me = json_of(
-        app.get("/auth/me", Some(&user.access)).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(profile, me);
-    assert_error(
-        app.get("/users/profile", None).await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-}
+    async fn bad_page_parameters_are_400() {
+        let app = spawn_app().await;
+        let user = app.create_user().await;
+        for query in [
+            "?page=0",
+            "?page=-1",
+            "?page=abc",
+            "?limit=0",
+            "?limit=101",
+            "?limit=1000",
+            "?page=1.5",
+            "?page=",
+            "?limit=abc",
+            "?page=99999999999999999999",
+        ] {
+            let res = app.get(&format!("/users{query}"), Some(&user.access)).await;
+            assert_error(res, StatusCode::BAD_REQUEST).await;
+        }
+        let res = app.get("/users?page=0&limit=0", Some(&user.access)).await;
+        assert_fields(res, &["limit", "page"]).await;
+        assert_eq!(
+            app.get("/users?limit=100&page=1", Some(&user.access))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            app.get("/users?limit=1", Some(&user.access)).await.status(),
+            StatusCode::OK
+        );
+    }
 
-#[tokio::test]
-async fn get_user_404s_in_the_contract_shape() {
-    let app = spawn_app().await;
-    let user = app.create_user().await;
-    let body = assert_error(
-        app.get("/users/4242", Some(&user.access)).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_eq!(body["message"], "User 4242 not found");
-    assert_error(app.get("/users/4242", None).await, StatusCode::UNAUTHORIZED).await;
-}
+    async fn search_is_a_case_insensitive_substring_with_literal_wildcards() {
+        let app = spawn_app().await;
+        for name in ["Alpha_One", "alphaXone", "beta.two", "betaXtwo", "gamma"] {
+            assert_eq!(
+                app.register(name, &format!("{name}@example.com"), "a-long-password")
+                    .await
+                    .status(),
+                StatusCode::CREATED,
+                "{name}"
+            );
+        }
+        let viewer = app.create_user().await;
+        let query = |q: &str| format!("?q={}", urlencode(q));
+        assert_eq!(
+            list(&app, &viewer.access, &query("ALPHA")).await["total"],
+            2
+        );
+        let underscore = list(&app, &viewer.access, &query("a_o")).await;
+        assert_eq!(usernames(&underscore), ["Alpha_One"]);
+        // '%' cannot occur in a username, so it matches nothing rather than everything.
+        assert_eq!(list(&app, &viewer.access, &query("%")).await["total"], 0);
+        assert_eq!(list(&app, &viewer.access, &query("_")).await["total"], 1);
+        assert_eq!(list(&app, &viewer.access, &query(".")).await["total"], 1);
+        assert_eq!(list(&app, &viewer.access, &query("")).await["total"], 6);
+        let paged = list(&app, &viewer.access, &format!("{}&limit=1", query("a"))).await;
+        assert_eq!(paged["pages"], paged["total"]);
+    }
 
-#[tokio::test]
-async fn users_update_themselves_with_put_or_patch() {
-    let app = spawn_app().await;
-    let user = app.create_user().await;
-    let path = format!("/users/{}", user.id);
-    let updated = json_of(
-        app.patch(&path, Some(&user.access), &json!({"username": "Renamed"}))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(updated["username"], "Renamed");
-    assert_eq!(updated["email"], user.email.as_str(), "partial: email kept");
-    let updated = json_of(
-        app.put(
-            &path,
-            Some(&user.access),
-            &json!({"email": "New@Example.com"}),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(updated["email"], "new@example.com");
-    assert_eq!(updated["username"], "Renamed");
-    assert!(updated["updated_at"].as_str().unwrap() >= updated["created_at"].as_str().unwrap());
-    // Read-only fields are ignored; unchanged role is accepted.
-    let same = json_of(
-        app.put(
-            &path,
-            Some(&user.access),
-            &json!({"id": 1, "created_at": "x", "role": "user"}),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(same["id"], user.id);
-    // Logging in uses the new email.
-    assert_eq!(
-        app.login("new@example.com", &user.password).await.status(),
-        StatusCode::OK
-    );
-}
+    async fn email_is_shown_only_to_the_user_themself_and_admins() {
+        let app = spawn_app().await;
+        let alice = app.create_user().await;
+        let bob = app.create_user().await;
+        let admin = app.create_admin().await;
+        let path = format!("/users/{}", alice.id);
 
-#[tokio::test]
-async fn update_validation_names_every_bad_field() {
-    let app = spawn_app().await;
-    let user = app.create_user().await;
-    let path = format!("/users/{}", user.id);
-    let res = app
-        .patch(
-            &path,
-            Some(&user.access),
-            &json!({"username": "x", "email": 5, "role": "root", "password": "sneaky-new-pass"}),
-        )
-        .await;
-    assert_fields(res, &["email", "password", "role", "username"]).await;
-    let res = app
-        .patch(&path, Some(&user.access), &json!({"username": null}))
-        .await;
-    assert_fields(res, &["username"]).await;
-    let me = json_of(
-        app.get("/auth/me", Some(&user.access)).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(me["username"], user.username.as_str());
-}
+        let own = json_of(app.get(&path, Some(&alice.access)).await, StatusCode::OK).await;
+        assert_eq!(own["email"], alice.email.as_str());
+        let seen_by_bob = json_of(app.get(&path, Some(&bob.access)).await, StatusCode::OK).await;
+        assert!(seen_by_bob.get("email").is_none(), "{seen_by_bob}");
+        assert_eq!(seen_by_bob["username"], alice.username.as_str());
+        let seen_by_admin = json_of(app.get(&path, Some(&admin.access)).await, StatusCode::OK).await;
+        assert_eq!(seen_by_admin["email"], alice.email.as_str());
 
-#[tokio::test]
-async fn taken_names_on_update_are_409() {
-    let app = spawn_app().await;
-    let alice = app.create_user().await;
-    let bob = app.create_user().await;
-    let path = format!("/users/{}", bob.id);
-    let body = assert_error(
-        app.patch(
-            &path,
-            Some(&bob.access),
-            &json!({"email": alice.email.to_uppercase()}),
-        )
-        .await,
-        StatusCode::CONFLICT,
-    )
-    .await;
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .to_lowercase()
-            .contains("email")
-    );
-    let body = assert_error(
-        app.patch(
-            &path,
-            Some(&bob.access),
-            &json!({"username": alice.username.to_uppercase()}),
-        )
-        .await,
-        StatusCode::CONFLICT,
-    )
-    .await;
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .to_lowercase()
-            .contains("username")
-    );
-    // A user may re-case their own name.
-    let res = app
-        .patch(
-            &path,
-            Some(&bob.access),
-            &json!({"username": bob.username.to_uppercase()}),
+        let bobs_list = list(&app, &bob.access, "").await;
+        for user in bobs_list["users"].as_array().unwrap() {
+            assert_eq!(user.get("email").is_some(), user["id"] == bob.id, "{user}");
+        }
+        let admins_list = list(&app, &admin.access, "").await;
+        assert!(
+            admins_list["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|u| u["email"].is_string())
+        );
+        assert!(!admins_list.to_string().contains("argon2"));
+    }
+
+    async fn profile_is_the_caller() {
+        let app = spawn_app().await;
+        let user = app.create_user().await;
+        let profile = json_of(
+            app.get("/users/profile", Some(&user.access)).await,
+            StatusCode::OK,
         )
         .await;
-    assert_eq!(
-        json_of(res, StatusCode::OK).await["username"],
-        bob.username.to_uppercase()
-    );
-}
-
-#[tokio::test]
-async fn users_cannot_touch_other_accounts() {
-    let app = spawn_app().await;
-    let alice = app.create_user().await;
-    let bob = app.create_user().await;
-    let path = format!("/users/{}", alice.id);
-    assert_error(
-        app.put(&path, Some(&bob.access), &json!({"username": "hijacked"}))
-            .await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_error(
-        app.patch(
-            &path,
-            Some(&bob.access),
-            &json!({"email": "bob-owns@example.com"}),
+        let me = json_of(
+            app.get("/auth/me", Some(&user.access)).await,
+            StatusCode::OK,
         )
-        .await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_error(
-        app.delete(&path, Some(&bob.access)).await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_error(app.delete(&path, None).await, StatusCode::UNAUTHORIZED).await;
-    assert_error(
-        app.patch(&path, None, &json!({"username": "anon"})).await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    let alice_now = json_of(app.get(&path, Some(&alice.access)).await, StatusCode::OK).await;
-    assert_eq!(alice_now["username"], alice.username.as_str());
-    assert_eq!(alice_now["email"], alice.email.as_str());
-}
-
-#[tokio::test]
-async fn only_admins_change_roles() {
-    let app = spawn_app().await;
-    let user = app.create_user().await;
-    let admin = app.create_admin().await;
-    let path = format!("/users/{}", user.id);
-    assert_error(
-        app.patch(&path, Some(&user.access), &json!({"role": "admin"}))
-            .await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    let me = json_of(
-        app.get("/auth/me", Some(&user.access)).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(me["role"], "user");
-
-    let promoted = json_of(
-        app.patch(&path, Some(&admin.access), &json!({"role": "admin"}))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(promoted["role"], "admin");
-    // Authority is read from the database: the same token now has admin rights...
-    let other = app.create_user().await;
-    let seen = json_of(
-        app.get(&format!("/users/{}", other.id), Some(&user.access))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    assert!(seen["email"].is_string());
-    // ...and loses them at once when demoted.
-    json_of(
-        app.patch(&path, Some(&admin.access), &json!({"role": "user"}))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    let seen = json_of(
-        app.get(&format!("/users/{}", other.id), Some(&user.access))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    assert!(seen.get("email").is_none());
-    assert_error(
-        app.patch(
-            &format!("/users/{}", other.id),
-            Some(&user.access),
-            &json!({"username": "nope"}),
+        .await;
+        assert_eq!(profile, me);
+        assert_error(
+            app.get("/users/profile", None).await,
+            StatusCode::UNAUTHORIZED,
         )
-        .await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-}
+        .await;
+    }
 
-#[tokio::test]
-async fn admins_manage_any_account() {
-    let app = spawn_app().await;
-    let user = app.create_user().await;
-    let admin = app.create_admin().await;
-    let path = format!("/users/{}", user.id);
-    let updated = json_of(
-        app.put(
-            &path,
-            Some(&admin.access),
-            &json!({"username": "moderated"}),
+    async fn get_user_404s_in_the_contract_shape() {
+        let app = spawn_app().await;
+        let user = app.create_user().await;
+        let body = assert_error(
+            app.get("/users/4242", Some(&user.access)).await,
+            StatusCode::NOT_FOUND,
         )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(updated["username"], "moderated");
-    assert_eq!(updated["email"], user.email.as_str());
-    assert_eq!(
-        app.delete(&path, Some(&admin.access)).await.status(),
-        StatusCode::NO_CONTENT
-    );
-    assert_error(
-        app.get(&path, Some(&admin.access)).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(
-        app.delete(&path, Some(&admin.access)).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(
-        app.patch(&path, Some(&admin.access), &json!({"username": "ghost"}))
+        .await;
+        assert_eq!(body["message"], "User 4242 not found");
+        assert_error(app.get("/users/4242", None).await, StatusCode::UNAUTHORIZED).await;
+    }
+
+    async fn users_update_themselves_with_put_or_patch() {
+        let app = spawn_app().await;
+        let user = app.create_user().await;
+        let path = format!("/users/{}", user.id);
+        let updated = json_of(
+            app.patch(&path, Some(&user.access), &json!({"username": "Renamed"}))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(updated["username"], "Renamed");
+        assert_eq!(updated["email"], user.email.as_str(), "partial: email kept");
+        let updated = json_of(
+            app.put(
+                &path,
+                Some(&user.access),
+                &json!({"email": "New@Example.com"}),
+            )
             .await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn the_last_admin_cannot_be_deleted_or_demoted() {
-    let app = spawn_app().await;
-    let admin = app.create_admin().await;
-    let path = format!("/users/{}", admin.id);
-    assert_error(
-        app.delete(&path, Some(&admin.access)).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert_error(
-        app.patch(&path, Some(&admin.access), &json!({"role": "user"}))
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(updated["email"], "new@example.com");
+        assert_eq!(updated["username"], "Renamed");
+        assert!(updated["updated_at"].as_str().unwrap() >= updated["created_at"].as_str().unwrap());
+        // Read-only fields are ignored; unchanged role is accepted.
+        let same = json_of(
+            app.put(
+                &path,
+                Some(&user.access),
+                &json!({"id": 1, "created_at": "x", "role": "user"}),
+            )
             .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    let me = json_of(
-        app.get("/auth/me", Some(&admin.access)).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(me["role"], "admin");
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(same["id"], user.id);
+        // Logging in uses the new email.
+        assert_eq!(
+            app.login("new@example.com", &user.password).await.status(),
+            StatusCode::OK
+        );
+    }
 
-    // With a second admin, one may go.
-    let second = app.create_admin().await;
-    assert_eq!(
-        app.patch(&path, Some(&second.access), &json!({"role": "user"}))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    let second_path = format!("/users/{}", second.id);
-    assert_error(
-        app.delete(&second_path, Some(&second.access)).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-}
+    async fn update_validation_names_every_bad_field() {
+        let app = spawn_app().await;
+        let user = app.create_user().await;
+        let path = format!("/users/{}", user.id);
+        let res = app
+            .patch(
+                &path,
+                Some(&user.access),
+                &json!({"username": "x", "email": 5, "role": "root", "password": "sneaky-new-pass"}),
+            )
+            .await;
+        assert_fields(res, &["email", "password", "role", "username"]).await;
+        let res = app
+            .patch(&path, Some(&user.access), &json!({"username": null}))
+            .await;
+        assert_fields(res, &["username"]).await;
+        let me = json_of(
+            app.get("/auth/me", Some(&user.access)).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(me["username"], user.username.as_str());
+    }
 
-#[tokio::test]
-async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
-    let app = spawn_app().await;
-    for _ in 0..5 {
-        let a = app.create_admin().await;
-        let b = app.create_admin().await;
-        // Leave only a and b as admins.
-        use sea_orm::{ConnectionTrait, Statement};
-        let backend = app.state.db.get_database_backend();
-        app.state
-            .db
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                "UPDATE users SET role = 'user' WHERE id <> ? AND id <> ?",
-                [a.id.into(), b.id.into()],
-            ))
+    async fn taken_names_on_update_are_409() {
+        let app = spawn_app().await;
+        let alice = app.create_user().await;
+        let bob = app.create_user().await;
+        let path = format!("/users/{}", bob.id);
+        let body = assert_error(
+            app.patch(
+                &path,
+                Some(&bob.access),
+                &json!({"email": alice.email.to_uppercase()}),
+            )
+            .await,
+            StatusCode::CONFLICT,
+        )
+        .await;
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("email")
+        );
+        let body = assert_error(
+            app.patch(
+                &path,
+                Some(&bob.access),
+                &json!({"username": alice.username.to_uppercase()}),
+            )
+            .await,
+            StatusCode::CONFLICT,
+        )
+        .await;
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("username")
+        );
+        // A user may re-case their own name.
+        let res = app
+            .patch(
+                &path,
+                Some(&bob.access),
+                &json!({"username": bob.username.to_uppercase()}),
+            )
+            .await;
+        assert_eq!(
+            json_of(res, StatusCode::OK).await["username"],
+            bob.username.to_uppercase()
+        );
+    }
+
+    async fn users_cannot_touch_other_accounts() {
+        let app = spawn_app().await;
+        let alice = app.create_user().await;
+        let bob = app.create_user().await;
+        let path = format!("/users/{}", alice.id);
+        assert_error(
+            app.put(&path, Some(&bob.access), &json!({"username": "hijacked"}))
+                .await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        assert_error(
+            app.patch(
+                &path,
+                Some(&bob.access),
+                &json!({"email": "bob-owns@example.com"}),
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        assert_error(
+            app.delete(&path, Some(&bob.access)).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        assert_error(app.delete(&path, None).await, StatusCode::UNAUTHORIZED).await;
+        assert_error(
+            app.patch(&path, None, &json!({"username": "anon"})).await,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+        let alice_now = json_of(app.get(&path, Some(&alice.access)).await, StatusCode::OK).await;
+        assert_eq!(alice_now["username"], alice.username.as_str());
+        assert_eq!(alice_now["email"], alice.email.as_str());
+    }
+
+    async fn only_admins_change_roles() {
+        let app = spawn_app().await;
+        let user = app.create_user().await;
+        let admin = app.create_admin().await;
+        let path = format!("/users/{}", user.id);
+        assert_error(
+            app.patch(&path, Some(&user.access), &json!({"role": "admin"}))
+                .await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        let me = json_of(
+            app.get("/auth/me", Some(&user.access)).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(me["role"], "user");
+
+        let promoted = json_of(
+            app.patch(&path, Some(&admin.access), &json!({"role": "admin"}))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(promoted["role"], "admin");
+        // Authority is read from the database: the same token now has admin rights...
+        let other = app.create_user().await;
+        let seen = json_of(
+            app.get(&format!("/users/{}", other.id), Some(&user.access))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert!(seen["email"].is_string());
+        // ...and loses them at once when demoted.
+        json_of(
+            app.patch(&path, Some(&admin.access), &json!({"role": "user"}))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        let seen = json_of(
+            app.get(&format!("/users/{}", other.id), Some(&user.access))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert!(seen.get("email").is_none());
+        assert_error(
+            app.patch(
+                &format!("/users/{}", other.id),
+                Some(&user.access),
+                &json!({"username": "nope"}),
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+
+    async fn admins_manage_any_account() {
+        let app = spawn_app().await;
+        let user = app.create_user().await;
+        let admin = app.create_admin().await;
+        let path = format!("/users/{}", user.id);
+        let updated = json_of(
+            app.put(
+                &path,
+                Some(&admin.access),
+                &json!({"username": "moderated"}),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(updated["username"], "moderated");
+        assert_eq!(updated["email"], user.email.as_str());
+        assert_eq!(
+            app.delete(&path, Some(&admin.access)).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        assert_error(
+            app.get(&path, Some(&admin.access)).await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        assert_error(
+            app.delete(&path, Some(&admin.access)).await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        assert_error(
+            app.patch(&path, Some(&admin.access), &json!({"username": "ghost"}))
+                .await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    }
+
+    async fn the_last_admin_cannot_be_deleted_or_demoted() {
+        let app = spawn_app().await;
+        let admin = app.create_admin().await;
+        let path = format!("/users/{}", admin.id);
+        assert_error(
+            app.delete(&path, Some(&admin.access)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_error(
+            app.patch(&path, Some(&admin.access), &json!({"role": "user"}))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        let me = json_of(
+            app.get("/auth/me", Some(&admin.access)).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(me["role"], "admin");
+
+        // With a second admin, one may go.
+        let second = app.create_admin().await;
+        assert_eq!(
+            app.patch(&path, Some(&second.access), &json!({"role": "user"}))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        let second_path = format!("/users/{}", second.id);
+        assert_error(
+            app.delete(&second_path, Some(&second.access)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+
+    async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
+        let app = spawn_app().await;
+        for _ in 0..5 {
+            let a = app.create_admin().await;
+            let b = app.create_admin().await;
+            // Leave only a and b as admins.
+            use larch::users::model::{Column, Entity};
+            use sea_orm::sea_query::Expr;
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+            Entity::update_many()
+                .col_expr(Column::Role, Expr::value("user"))
+                .filter(Column::Id.is_not_in([a.id, b.id]))
+                .exec(&app.state.db)
+                .await
+                .unwrap();
+            let (path_a, path_b, demote) = (
+                format!("/users/{}", a.id),
+                format!("/users/{}", b.id),
+                json!({"role": "user"}),
+            );
+            let (ra, rb) = tokio::join!(
+                app.patch(&path_b, Some(&a.access), &demote),
+                app.patch(&path_a, Some(&b.access), &demote),
+            );
+            let statuses = [ra.status(), rb.status()];
+            assert!(
+                statuses
+                    .iter()
+                    .all(|s| s.is_client_error() || *s == StatusCode::OK),
+                "{statuses:?}"
+            );
+            let admins: Vec<larch::users::model::Model> = {
+                use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+                larch::users::model::Entity::find()
+                    .filter(larch::users::model::Column::Role.eq("admin"))
+                    .all(&app.state.db)
+                    .await
+                    .unwrap()
+            };
+            assert_eq!(admins.len(), 1, "{statuses:?}");
+        }
+    }
+
+    async fn deleting_yourself_removes_the_account_and_its_tokens() {
+        let app = spawn_app().await;
+        let user = app.create_user().await;
+        let res = app
+            .delete(&format!("/users/{}", user.id), Some(&user.access))
+            .await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        assert!(res.bytes().await.unwrap().is_empty());
+        assert_error(
+            app.login(&user.email, &user.password).await,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        let tokens = larch::auth::refresh_tokens::Entity::find()
+            .count(&app.state.db)
             .await
             .unwrap();
-        let (path_a, path_b, demote) = (
-            format!("/users/{}", a.id),
-            format!("/users/{}", b.id),
-            json!({"role": "user"}),
-        );
-        let (ra, rb) = tokio::join!(
-            app.patch(&path_b, Some(&a.access), &demote),
-            app.patch(&path_a, Some(&b.access), &demote),
-        );
-        let statuses = [ra.status(), rb.status()];
-        assert!(
-            statuses
-                .iter()
-                .all(|s| s.is_client_error() || *s == StatusCode::OK),
-            "{statuses:?}"
-        );
-        let admins: Vec<larch::users::model::Model> = {
-            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-            larch::users::model::Entity::find()
-                .filter(larch::users::model::Column::Role.eq("admin"))
-                .all(&app.state.db)
+        assert_eq!(tokens, 0);
+        // The email can be registered again.
+        assert_eq!(
+            app.register("comeback", &user.email, "a-long-password")
                 .await
-                .unwrap()
-        };
-        assert_eq!(admins.len(), 1, "{statuses:?}");
+                .status(),
+            StatusCode::CREATED
+        );
     }
-}
-
-#[tokio::test]
-async fn deleting_yourself_removes_the_account_and_its_tokens() {
-    let app = spawn_app().await;
-    let user = app.create_user().await;
-    let res = app
-        .delete(&format!("/users/{}", user.id), Some(&user.access))
-        .await;
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert!(res.bytes().await.unwrap().is_empty());
-    assert_error(
-        app.login(&user.email, &user.password).await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    use sea_orm::{EntityTrait, PaginatorTrait};
-    let tokens = larch::auth::refresh_tokens::Entity::find()
-        .count(&app.state.db)
-        .await
-        .unwrap();
-    assert_eq!(tokens, 0);
-    // The email can be registered again.
-    assert_eq!(
-        app.register("comeback", &user.email, "a-long-password")
-            .await
-            .status(),
-        StatusCode::CREATED
-    );
 }
