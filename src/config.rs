@@ -149,14 +149,8 @@ impl Config {
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             bind: parse_var(&get, "BIND", "127.0.0.1:8000".parse()?)?,
             jwt_secret,
-            access_token_ttl: Duration::from_secs(positive(
-                parse_var(&get, "JWT_ACCESS_TOKEN_EXPIRES", 900u64)?,
-                "JWT_ACCESS_TOKEN_EXPIRES",
-            )?),
-            refresh_token_ttl: Duration::from_secs(positive(
-                parse_var(&get, "JWT_REFRESH_TOKEN_EXPIRES", 2_592_000u64)?,
-                "JWT_REFRESH_TOKEN_EXPIRES",
-            )?),
+            access_token_ttl: lifetime(&get, "JWT_ACCESS_TOKEN_EXPIRES", 900)?,
+            refresh_token_ttl: lifetime(&get, "JWT_REFRESH_TOKEN_EXPIRES", 2_592_000)?,
             password_min_length: {
                 let n = parse_var(&get, "PASSWORD_MIN_LENGTH", 8usize)?;
                 if !(1..=crate::domain::PASSWORD_MAX_LENGTH).contains(&n) {
@@ -168,14 +162,7 @@ impl Config {
                 n
             },
             rate_limit_auth_per_minute: parse_var(&get, "RATE_LIMIT_AUTH_PER_MINUTE", 10u32)?,
-            cors_origins: get("CORS_ORIGINS")
-                .map(|v| {
-                    v.split(',')
-                        .map(|o| o.trim().to_owned())
-                        .filter(|o| !o.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
+            cors_origins: parse_origins(get("CORS_ORIGINS").as_deref().unwrap_or_default())?,
             log_format,
             body_limit: positive(
                 parse_var(&get, "BODY_LIMIT_BYTES", 1_048_576usize)?,
@@ -199,6 +186,46 @@ impl Config {
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production
     }
+}
+
+/// Token lifetimes: 1 second to 10 years (beyond that, timestamps stop being meaningful).
+fn lifetime(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: u64,
+) -> anyhow::Result<Duration> {
+    const TEN_YEARS: u64 = 10 * 366 * 24 * 3600;
+    let seconds = parse_var(get, name, default)?;
+    if !(1..=TEN_YEARS).contains(&seconds) {
+        bail!("{name} must be between 1 and {TEN_YEARS} seconds");
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// `CORS_ORIGINS`: comma-separated origins such as `https://app.example.com`, or `*` for
+/// any origin (safe here: credentials travel in a header, never in cookies).
+fn parse_origins(raw: &str) -> anyhow::Result<Vec<String>> {
+    let origins: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for origin in &origins {
+        let well_formed = origin == "*"
+            || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.ends_with('/')
+                && origin.bytes().all(|b| b.is_ascii_graphic()));
+        if !well_formed {
+            bail!(
+                "CORS_ORIGINS entry {origin:?} is not an origin like https://app.example.com (or *)"
+            );
+        }
+    }
+    if origins.len() > 1 && origins.iter().any(|o| o == "*") {
+        bail!("CORS_ORIGINS: * cannot be combined with other origins");
+    }
+    Ok(origins)
 }
 
 fn check_production_secret(secret: &str) -> anyhow::Result<()> {
@@ -246,8 +273,32 @@ fn positive<T: PartialOrd + Default>(value: T, name: &str) -> anyhow::Result<T> 
     }
 }
 
-/// The URL with any password replaced, for logs.
+/// The URL with any password (in the user info or a `password=` parameter) replaced, for
+/// logs.
 pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = redact_userinfo(base);
+    match query {
+        None => base,
+        Some(query) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
+        }
+    }
+}
+
+fn redact_userinfo(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
@@ -334,6 +385,31 @@ mod tests {
     }
 
     #[test]
+    fn origins_and_lifetimes_are_checked() {
+        assert_eq!(
+            config(&[("CORS_ORIGINS", "https://a.example, http://localhost:3000")])
+                .unwrap()
+                .cors_origins
+                .len(),
+            2
+        );
+        assert_eq!(
+            config(&[("CORS_ORIGINS", "*")]).unwrap().cors_origins,
+            ["*"]
+        );
+        for bad in [
+            "a.example",
+            "https://a.example/",
+            "*, https://a.example",
+            "ftp://x",
+        ] {
+            assert!(config(&[("CORS_ORIGINS", bad)]).is_err(), "{bad}");
+        }
+        assert!(config(&[("JWT_ACCESS_TOKEN_EXPIRES", "99999999999999")]).is_err());
+        assert!(config(&[("JWT_REFRESH_TOKEN_EXPIRES", "0")]).is_err());
+    }
+
+    #[test]
     fn bad_values_are_refused_with_their_name() {
         let err = config(&[("JWT_ACCESS_TOKEN_EXPIRES", "soon")])
             .err()
@@ -357,5 +433,13 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("a-very-secret"));
         assert!(!shown.contains("hunter2"));
+        assert_eq!(
+            redact_url("postgres://db/larch?user=a&password=hunter2&sslmode=require"),
+            "postgres://db/larch?user=a&password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("mysql://root:pw@127.0.0.1:3306/test"),
+            "mysql://root:***@127.0.0.1:3306/test"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use sea_orm::sqlx;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
     SqliteTransactionMode, SqlxMySqlConnector, SqlxPostgresConnector, SqlxSqliteConnector,
     TransactionOptions, TransactionTrait,
 };
@@ -90,13 +90,21 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
 
 /// Begins a transaction that will write. On SQLite it takes the write lock up front
 /// (`BEGIN IMMEDIATE`), so a read-then-write transaction waits for other writers instead
-/// of failing when it upgrades its lock; other backends lock rows as they go.
+/// of failing when it upgrades its lock. Other backends lock rows as they go, at READ
+/// COMMITTED (PostgreSQL's default; on MySQL it turns off the gap locks that otherwise make
+/// concurrent writers to one index range deadlock).
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+    let options = match db.get_database_backend() {
+        DbBackend::Sqlite => TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        },
+        _ => TransactionOptions {
+            isolation_level: Some(IsolationLevel::ReadCommitted),
+            ..Default::default()
+        },
+    };
+    db.begin_with_options(options).await
 }
 
 /// True when the database answers a trivial query.

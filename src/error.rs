@@ -114,6 +114,11 @@ pub fn error_response(status: StatusCode, body: ErrorBody) -> Response {
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     response
 }
 
@@ -141,15 +146,25 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Database errors: unique violations become `409` naming the taken value, an unreachable
-/// database becomes `503`; everything else is an internal error.
+/// Database errors, mapped in one place: a unique violation is `409` naming the taken
+/// value; a row that vanished under a concurrent delete is `404`; an unreachable database,
+/// a deadlock or a lock timeout is `503` (worth a retry); anything else is internal.
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
-        if let Some(SqlErr::UniqueConstraintViolation(detail)) = err.sql_err() {
-            return conflict(unique_violation_message(&detail));
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(detail)) => {
+                return conflict(unique_violation_message(&detail));
+            }
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
+                return not_found("A resource this request refers to no longer exists");
+            }
+            _ => {}
         }
-        if is_connection_error(&err) {
-            tracing::warn!(error = %err, "database unavailable");
+        if matches!(err, DbErr::RecordNotUpdated | DbErr::RecordNotFound(_)) {
+            return not_found("The resource no longer exists");
+        }
+        if is_connection_error(&err) || is_transient(&err) {
+            tracing::warn!(error = %err, "database unavailable or contended");
             return ApiError::ServiceUnavailable(
                 "The database is unavailable; try again shortly.".into(),
             );
@@ -158,32 +173,99 @@ impl From<DbErr> for ApiError {
     }
 }
 
-/// Names the taken value from the constraint named in the driver's message. Index names
-/// are chosen in the migrations so that each contains the column it guards.
+/// Names the taken value from the constraint in the driver's message. Index names are
+/// chosen in the migrations so that each contains the column it guards. MySQL's message
+/// also quotes the duplicate value (`Duplicate entry 'x' for key 'users.uq_users_email'`),
+/// so only the part naming the key is read.
 fn unique_violation_message(detail: &str) -> String {
     let detail = detail.to_ascii_lowercase();
-    if detail.contains("email") {
-        "Email already registered".into()
-    } else if detail.contains("username") {
+    let constraint = detail
+        .rsplit_once(" for key ")
+        .map_or(detail.as_str(), |(_, key)| key);
+    if constraint.contains("username") {
         "Username already taken".into()
-    } else if detail.contains("sku") {
+    } else if constraint.contains("email") {
+        "Email already registered".into()
+    } else if constraint.contains("sku") {
         "SKU already in use".into()
     } else {
         "A resource with this value already exists".into()
     }
 }
 
-fn is_connection_error(err: &DbErr) -> bool {
+fn sqlx_error(err: &DbErr) -> Option<&sea_orm::sqlx::Error> {
     match err {
-        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
-        DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))
-        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)) => matches!(
-            e.as_ref(),
+        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)) => Some(e.as_ref()),
+        _ => None,
+    }
+}
+
+fn is_connection_error(err: &DbErr) -> bool {
+    if matches!(err, DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) {
+        return true;
+    }
+    matches!(
+        sqlx_error(err),
+        Some(
             sea_orm::sqlx::Error::Io(_)
                 | sea_orm::sqlx::Error::PoolTimedOut
                 | sea_orm::sqlx::Error::PoolClosed
                 | sea_orm::sqlx::Error::Tls(_)
-        ),
-        _ => false,
+                | sea_orm::sqlx::Error::Protocol(_)
+                | sea_orm::sqlx::Error::WorkerCrashed
+        )
+    )
+}
+
+/// Deadlocks, serialisation failures and lock timeouts: the request may succeed if retried.
+fn is_transient(err: &DbErr) -> bool {
+    let Some(sea_orm::sqlx::Error::Database(db)) = sqlx_error(err) else {
+        return false;
+    };
+    if let Some(mysql) = db.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+        // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+        return matches!(mysql.number(), 1213 | 1205);
+    }
+    // PostgreSQL: serialization_failure, deadlock_detected, lock_not_available.
+    // SQLite: SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
+    matches!(
+        db.code().as_deref(),
+        Some("40001" | "40P01" | "55P03" | "5" | "6" | "261" | "262" | "517")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_violations_name_the_field_on_every_backend() {
+        for (detail, expected) in [
+            (
+                "duplicate key value violates unique constraint \"uq_users_email\"",
+                "Email",
+            ),
+            (
+                "duplicate key value violates unique constraint \"uq_users_username_key\"",
+                "Username",
+            ),
+            (
+                "Duplicate entry 'email-fan' for key 'users.uq_users_username_key'",
+                "Username",
+            ),
+            (
+                "Duplicate entry 'username@x.com' for key 'users.uq_users_email'",
+                "Email",
+            ),
+            ("UNIQUE constraint failed: users.email", "Email"),
+            ("UNIQUE constraint failed: users.username_key", "Username"),
+        ] {
+            assert!(
+                unique_violation_message(detail).starts_with(expected),
+                "{detail}"
+            );
+        }
     }
 }

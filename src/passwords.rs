@@ -61,19 +61,26 @@ impl PasswordHasher {
             .await
     }
 
-    /// Runs `work` on the blocking pool once a permit is free.
+    /// Runs `work` on the blocking pool once a permit is free. The permit moves into the
+    /// blocking task, so a request that is cancelled (client gone, timeout) cannot free it
+    /// while its hash is still running.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .context("password hasher closed")?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .context("password hashing task failed")
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
+        .await
+        .context("password hashing task failed")
     }
 }
 

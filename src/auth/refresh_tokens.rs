@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ConnectionTrait, DatabaseConnection, QueryFilter, Set};
+use sea_orm::{ConnectionTrait, DatabaseConnection, QueryFilter, QuerySelect, Set};
 
 use crate::db::begin_write;
 use crate::error::{ApiError, ApiResult, unauthorized};
@@ -54,11 +54,16 @@ pub async fn issue(
     Ok(issued.token)
 }
 
-/// The stored row of a presented token, if it may still be used. A used one revokes its
+/// The stored row of a presented token, if it may still be used; call inside a write
+/// transaction. A used one revokes its
 /// family (reuse means a copy is in someone else's hands).
 async fn live_row(db: &impl ConnectionTrait, presented: &RefreshToken) -> ApiResult<Model> {
+    // Locked for the rest of the transaction: concurrent uses of one token queue here,
+    // so exactly one marks it used and the others see that (without the lock, MySQL's gap
+    // locks make the losers' family revocation deadlock with the winner's insert).
     let row = Entity::find()
         .filter(Column::TokenHash.eq(fingerprint(&presented.token)))
+        .lock_exclusive()
         .one(db)
         .await?
         .filter(|row| Some(row.user_id) == presented.claims.user_id())

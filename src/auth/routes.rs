@@ -65,7 +65,13 @@ pub async fn login(
         return Err(invalid_credentials());
     }
     let user = user.ok_or_else(invalid_credentials)?;
-    let refresh_token = refresh_tokens::issue(&state.db, &state.tokens, user.id, None).await?;
+    let refresh_token = refresh_tokens::issue(&state.db, &state.tokens, user.id, None)
+        .await
+        .map_err(|e| match e {
+            // The account was deleted between the password check and now.
+            crate::error::ApiError::NotFound(_) => invalid_credentials(),
+            other => other,
+        })?;
     Ok(Json(token_pair(&state, user.id, refresh_token)?))
 }
 
@@ -130,7 +136,10 @@ pub async fn change_password(
     }
     let new_hash = state.passwords.hash(&change.new_password).await?;
     let tx = begin_write(&state.db).await?;
-    users::set_password_hash(&tx, caller.id(), new_hash).await?;
+    if !users::replace_password_hash(&tx, caller.id(), &caller.0.password_hash, new_hash).await? {
+        // Changed by a concurrent request since this one was authenticated.
+        return Err(forbidden("Current password is incorrect"));
+    }
     refresh_tokens::revoke_all_for_user(&tx, caller.id()).await?;
     tx.commit().await?;
     tracing::info!(

@@ -14,6 +14,15 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<use
     Users::find_by_id(id).one(db).await
 }
 
+/// The user, locked until the transaction ends (where the backend locks rows), so a
+/// concurrent update or delete of the same account waits instead of racing.
+pub async fn find_by_id_for_update(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<user::Model>, DbErr> {
+    Users::find_by_id(id).lock_exclusive().one(db).await
+}
+
 pub async fn find_by_email(
     db: &DatabaseConnection,
     email: &str,
@@ -85,18 +94,22 @@ pub async fn update(
     active.update(db).await
 }
 
-pub async fn set_password_hash(
+/// Replaces the password hash if it is still `current`: of two concurrent changes made
+/// with the same current password, only one wins. Returns whether this one did.
+pub async fn replace_password_hash(
     db: &impl ConnectionTrait,
     id: i64,
-    hash: String,
-) -> Result<(), DbErr> {
-    Users::update_many()
-        .col_expr(user::Column::PasswordHash, Expr::value(hash))
+    current: &str,
+    new: String,
+) -> Result<bool, DbErr> {
+    let result = Users::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(new))
         .col_expr(user::Column::UpdatedAt, Expr::value(crate::time::now()))
         .filter(user::Column::Id.eq(id))
+        .filter(user::Column::PasswordHash.eq(current))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(result.rows_affected == 1)
 }
 
 /// Deletes a user; their refresh tokens (and, later, posts) go with them by cascade.
@@ -104,13 +117,14 @@ pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
     Ok(Users::delete_by_id(id).exec(db).await?.rows_affected > 0)
 }
 
-/// Ids of all admins, locked until the transaction ends where the backend can lock rows
-/// (SQLite's `BEGIN IMMEDIATE` already holds the whole database).
+/// Ids of all admins, in id order, locked until the transaction ends where the backend can
+/// lock rows (SQLite's `BEGIN IMMEDIATE` already holds the whole database).
 pub async fn lock_admin_ids(db: &impl ConnectionTrait) -> Result<Vec<i64>, DbErr> {
     Users::find()
         .select_only()
         .column(user::Column::Id)
         .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .order_by_asc(user::Column::Id)
         .lock_exclusive()
         .into_tuple()
         .all(db)

@@ -44,8 +44,8 @@ pub async fn profile(viewer: AuthUser) -> Json<UserResponse> {
 /// `GET /users/{id}`.
 pub async fn get_user(
     State(state): State<AppState>,
-    viewer: AuthUser,
     PathId(id): PathId,
+    viewer: AuthUser,
 ) -> ApiResult<Json<UserResponse>> {
     let user = queries::find_by_id(&state.db, id)
         .await?
@@ -57,25 +57,28 @@ pub async fn get_user(
 /// admin cannot be demoted.
 pub async fn update_user(
     State(state): State<AppState>,
-    caller: AuthUser,
     PathId(id): PathId,
+    caller: AuthUser,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<UserResponse>> {
     may_manage(&caller, id)?;
     let changes = parse_user_changes(body)?;
+    if changes.role.is_some() && !caller.is_admin() {
+        return Err(forbidden("Only admins can change roles"));
+    }
 
     let tx = begin_write(&state.db).await?;
-    let target = queries::find_by_id(&tx, id)
+    // Admin rows first, then the target: every writer takes locks in this order, so two
+    // admins demoting each other wait for one another instead of deadlocking.
+    let admins = match changes.role {
+        Some(_) => queries::lock_admin_ids(&tx).await?,
+        None => Vec::new(),
+    };
+    let target = queries::find_by_id_for_update(&tx, id)
         .await?
         .ok_or_else(|| user_not_found(id))?;
     let demoting = target.is_admin() && changes.role == Some(Role::User);
-    if let Some(role) = changes.role
-        && role.as_str() != target.role
-        && !caller.is_admin()
-    {
-        return Err(forbidden("Only admins can change roles"));
-    }
-    if demoting && is_last_admin(&tx, id).await? {
+    if demoting && only_admin_is(&admins, id) {
         return Err(unprocessable("Cannot demote the last admin"));
     }
     let changes = UserChanges {
@@ -91,15 +94,16 @@ pub async fn update_user(
 /// them; the last admin cannot be deleted.
 pub async fn delete_user(
     State(state): State<AppState>,
-    caller: AuthUser,
     PathId(id): PathId,
+    caller: AuthUser,
 ) -> ApiResult<StatusCode> {
     may_manage(&caller, id)?;
     let tx = begin_write(&state.db).await?;
-    let target = queries::find_by_id(&tx, id)
+    let admins = queries::lock_admin_ids(&tx).await?;
+    let target = queries::find_by_id_for_update(&tx, id)
         .await?
         .ok_or_else(|| user_not_found(id))?;
-    if target.is_admin() && is_last_admin(&tx, id).await? {
+    if target.is_admin() && only_admin_is(&admins, id) {
         return Err(unprocessable("Cannot delete the last admin"));
     }
     queries::delete(&tx, id).await?;
@@ -121,9 +125,7 @@ fn may_manage(caller: &AuthUser, id: i64) -> ApiResult<()> {
     }
 }
 
-/// Whether `id` is the only admin left. Locks the admin rows for the rest of the
-/// transaction, so two admins demoting each other at once cannot both succeed.
-async fn is_last_admin(tx: &sea_orm::DatabaseTransaction, id: i64) -> ApiResult<bool> {
-    let admins = queries::lock_admin_ids(tx).await?;
-    Ok(admins.iter().all(|admin| *admin == id))
+/// Whether `id` is the only admin among `admins` (read under lock in this transaction).
+fn only_admin_is(admins: &[i64], id: i64) -> bool {
+    admins.iter().all(|admin| *admin == id)
 }

@@ -193,6 +193,10 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         env.insert((*k).into(), (*v).into());
     }
     let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
+    // `LARCH_TEST_LOG=1 cargo test -- --nocapture` shows the server's log lines.
+    if std::env::var_os("LARCH_TEST_LOG").is_some() {
+        larch::telemetry::init(larch::config::LogFormat::Pretty);
+    }
     let app = Application::build(config, true).await.expect("app builds");
     let address = format!("http://{}", app.local_addr());
     let state = app.state().clone();

@@ -230,12 +230,12 @@ crate::tests! {
         assert_eq!(updated["email"], "new@example.com");
         assert_eq!(updated["username"], "Renamed");
         assert!(updated["updated_at"].as_str().unwrap() >= updated["created_at"].as_str().unwrap());
-        // Read-only fields are ignored; unchanged role is accepted.
+        // Read-only fields are ignored.
         let same = json_of(
             app.put(
                 &path,
                 Some(&user.access),
-                &json!({"id": 1, "created_at": "x", "role": "user"}),
+                &json!({"id": 1, "created_at": "x", "updated_at": "y"}),
             )
             .await,
             StatusCode::OK,
