@@ -54,7 +54,14 @@ impl Email {
                 "must be at most {EMAIL_MAX_LENGTH} characters long"
             ));
         }
-        if email.chars().any(char::is_control) || !validator::ValidateEmail::validate_email(&email)
+        let local = email.rsplit_once('@').map_or("", |(local, _)| local);
+        if email
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || is_invisible(c))
+            || local.starts_with('.')
+            || local.ends_with('.')
+            || local.contains("..")
+            || !validator::ValidateEmail::validate_email(&email)
         {
             return Err("must be a valid email address".into());
         }
@@ -68,6 +75,31 @@ impl Email {
     pub fn into_inner(self) -> String {
         self.0
     }
+}
+
+/// Characters that render as nothing (format characters, joiners, variation selectors,
+/// tags). In an address they only serve to make a look-alike of another account's.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// A password that meets the length rules. Its `Debug` never shows it.
@@ -149,6 +181,19 @@ mod tests {
         assert!(Email::parse("not-an-email").is_err());
         assert!(Email::parse("").is_err());
         assert!(Email::parse("a@b\0c.com").is_err());
+        for lookalike in [
+            "alice@example.com\u{200B}",
+            "alice@exam\u{00AD}ple.com",
+            "\u{FEFF}alice@example.com",
+            "ali\u{2060}ce@example.com",
+            "ali ce@example.com",
+            "a..b@example.com",
+            ".a@example.com",
+            "a.@example.com",
+        ] {
+            assert!(Email::parse(lookalike).is_err(), "{lookalike:?}");
+        }
+        assert!(Email::parse("a.b+tag@example.com").is_ok());
         let long = format!("{}@example.com", "a".repeat(120));
         assert!(Email::parse(&long).is_err());
         // 115 characters as sent, more than 120 once lower-cased.

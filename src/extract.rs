@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
@@ -24,34 +24,120 @@ impl FromRequest<AppState> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let declared_json = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .map(|value| value.to_str().map(is_json_media_type).unwrap_or(false));
-        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge {
-                    limit: state.config.body_limit,
+        read_json_object(req, state)
+            .await?
+            .map(JsonObject)
+            .ok_or_else(|| bad_request("The request body must be a JSON object"))
+    }
+}
+
+/// For endpoints that take no body (`/auth/refresh`, `/auth/logout`, `/auth/logout-all`):
+/// nothing, or an empty JSON object. Anything else is refused as for any write.
+pub struct NoBody;
+
+impl FromRequest<AppState> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        match read_json_object(req, state).await? {
+            None => Ok(NoBody),
+            Some(body) => crate::validation::FieldReader::new(body)
+                .finish(&[])
+                .map(|()| NoBody),
+        }
+    }
+}
+
+/// Reads a body that must be a JSON object; `None` when there is no body at all. Checks the
+/// headers (a JSON media type, one `Content-Type`, no `Content-Encoding`), the size limit,
+/// the syntax and that no key appears twice.
+async fn read_json_object(
+    req: Request,
+    state: &AppState,
+) -> Result<Option<Map<String, Value>>, ApiError> {
+    let headers = req.headers();
+    let mut content_types = headers.get_all(CONTENT_TYPE).iter();
+    let declared_json = content_types
+        .next()
+        .map(|value| value.to_str().map(is_json_media_type).unwrap_or(false));
+    if content_types.next().is_some() {
+        return Err(bad_request(
+            "The request has more than one Content-Type header",
+        ));
+    }
+    let encoded = headers
+        .get(CONTENT_ENCODING)
+        .is_some_and(|value| !value.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge {
+                limit: state.config.body_limit,
+            }
+        } else {
+            bad_request("The request body could not be read")
+        }
+    })?;
+    if body.is_empty() && declared_json != Some(false) {
+        return Ok(None);
+    }
+    if declared_json != Some(true) {
+        return Err(unsupported_media_type());
+    }
+    if encoded {
+        return Err(ApiError::UnsupportedMediaType(
+            "Compressed request bodies are not accepted".into(),
+        ));
+    }
+    match serde_json::from_slice::<StrictObject>(&body) {
+        Ok(StrictObject(map)) => Ok(Some(map)),
+        Err(e) if e.is_data() && e.to_string().starts_with(DUPLICATE_KEY) => {
+            Err(bad_request(format!("The request body is not valid: {e}")))
+        }
+        Err(e) if e.is_data() => Err(bad_request("The request body must be a JSON object")),
+        Err(e) => Err(bad_request(format!(
+            "The request body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+const DUPLICATE_KEY: &str = "duplicate key";
+
+/// A JSON object whose keys are all distinct. serde_json keeps the last of repeated keys;
+/// `{"role":"user","role":"admin"}` means different things to different parsers, so it is
+/// refused instead.
+struct StrictObject(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for StrictObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
+            type Value = StrictObject;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<StrictObject, A::Error> {
+                let mut map = Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    if map.contains_key(&key) {
+                        let shown: String = key.chars().take(64).collect();
+                        return Err(serde::de::Error::custom(format!(
+                            "{DUPLICATE_KEY} {shown:?}"
+                        )));
+                    }
+                    let value = access.next_value::<Value>()?;
+                    map.insert(key, value);
                 }
-            } else {
-                bad_request("The request body could not be read")
+                Ok(StrictObject(map))
             }
-        })?;
-        match declared_json {
-            Some(false) => return Err(unsupported_media_type()),
-            None if !body.is_empty() => return Err(unsupported_media_type()),
-            None | Some(true) if body.is_empty() => {
-                return Err(bad_request("The request body must be a JSON object"));
-            }
-            _ => {}
         }
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(map)) => Ok(JsonObject(map)),
-            Ok(_) => Err(bad_request("The request body must be a JSON object")),
-            Err(e) => Err(bad_request(format!(
-                "The request body is not valid JSON: {e}"
-            ))),
-        }
+
+        deserializer.deserialize_map(ObjectVisitor)
     }
 }
 

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use crate::error::{ErrorBody, INTERNAL_MESSAGE, error_response, not_found};
-use crate::extract::NOT_FOUND_MESSAGE;
+use crate::extract::{NOT_FOUND_MESSAGE, parse_id};
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -80,6 +80,21 @@ pub async fn record_route(request: Request, next: Next) -> Response {
         response.extensions_mut().insert(matched);
     }
     response
+}
+
+/// Answers `404` before any other check (authentication, method) when a path segment that
+/// names an id is not a positive 64-bit integer: `/users/abc` does not exist, as with
+/// Flask's `int` converter. Installed with `route_layer`, so it runs after routing.
+pub async fn reject_bad_ids(request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let valid = match RawPathParams::from_request_parts(&mut parts, &()).await {
+        Ok(params) => params.iter().all(|(_, value)| parse_id(value).is_some()),
+        Err(_) => false,
+    };
+    if !valid {
+        return not_found(NOT_FOUND_MESSAGE).into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// Gives every error response the contract's JSON shape. Handlers already answer in it;

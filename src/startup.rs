@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .fallback(http::route_not_found)
         .route_layer(middleware::from_fn(http::record_route))
+        .route_layer(middleware::from_fn(http::reject_bad_ids))
         .layer(DefaultBodyLimit::max(config.body_limit))
         .with_state(state);
 

@@ -9,7 +9,7 @@ use super::types::{TokenPair, parse_credentials, parse_password_change, parse_re
 use crate::db::begin_write;
 use crate::domain::{PASSWORD_MAX_LENGTH, Role};
 use crate::error::{ApiResult, conflict, forbidden, unauthorized};
-use crate::extract::{AuthUser, JsonObject, RefreshToken};
+use crate::extract::{AuthUser, JsonObject, NoBody, RefreshToken};
 use crate::state::AppState;
 use crate::tokens::TokenType;
 use crate::users::queries::{self as users, NewUser};
@@ -92,6 +92,7 @@ fn token_pair(state: &AppState, user_id: i64, refresh_token: String) -> ApiResul
 pub async fn refresh(
     State(state): State<AppState>,
     presented: RefreshToken,
+    _: NoBody,
 ) -> ApiResult<Json<TokenPair>> {
     let (user_id, refresh_token) =
         refresh_tokens::rotate(&state.db, &state.tokens, &presented).await?;
@@ -107,13 +108,18 @@ pub async fn me(caller: AuthUser) -> Json<UserResponse> {
 pub async fn logout(
     State(state): State<AppState>,
     presented: RefreshToken,
+    _: NoBody,
 ) -> ApiResult<StatusCode> {
     refresh_tokens::revoke_presented(&state.db, &presented).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /auth/logout-all`: revokes every refresh token of the caller.
-pub async fn logout_all(State(state): State<AppState>, caller: AuthUser) -> ApiResult<StatusCode> {
+pub async fn logout_all(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    _: NoBody,
+) -> ApiResult<StatusCode> {
     refresh_tokens::revoke_all_for_user(&state.db, caller.id()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

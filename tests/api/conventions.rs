@@ -235,4 +235,16 @@ crate::tests! {
             .unwrap();
         assert!(other.headers().get("access-control-allow-origin").is_none());
     }
+
+    async fn bad_ids_are_404_before_authentication_and_method_checks() {
+        let app = spawn_app().await;
+        for path in ["/users/abc", "/users/0", "/users/-1", "/users/99999999999999999999"] {
+            assert_error(app.get(path, None).await, StatusCode::NOT_FOUND).await;
+            assert_error(app.delete(path, None).await, StatusCode::NOT_FOUND).await;
+            assert_error(app.post(path, None, &json!({})).await, StatusCode::NOT_FOUND).await;
+        }
+        // A valid id on a known route still gets 401 without a token, and 405 for POST.
+        assert_error(app.get("/users/1", None).await, StatusCode::UNAUTHORIZED).await;
+        assert_error(app.post("/users/1", None, &json!({})).await, StatusCode::METHOD_NOT_ALLOWED).await;
+    }
 }

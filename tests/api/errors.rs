@@ -166,4 +166,62 @@ crate::tests! {
             assert!(!text.contains(leak), "{leak} in {text}");
         }
     }
+
+    async fn ambiguous_bodies_are_refused() {
+        let app = spawn_app().await;
+        // A repeated key means different things to different parsers.
+        let res = app
+            .send_raw(
+                Method::POST,
+                "/auth/register",
+                Some("application/json"),
+                r#"{"username":"dup","email":"dup@example.com","password":"long-enough","password":"other-one"}"#,
+            )
+            .await;
+        let body = assert_error(res, StatusCode::BAD_REQUEST).await;
+        assert!(body["message"].as_str().unwrap().contains("duplicate key"), "{body}");
+        // Compressed bodies are not accepted.
+        let res = app
+            .client
+            .post(app.url("/auth/login"))
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(r#"{"email":"a@example.com","password":"whatever-pass"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+        // Two Content-Type headers.
+        let res = app
+            .client
+            .post(app.url("/auth/login"))
+            .header("content-type", "application/json")
+            .header("content-type", "text/plain")
+            .body(r#"{"email":"a@example.com","password":"whatever-pass"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_error(res, StatusCode::BAD_REQUEST).await;
+        // Invisible characters make look-alike addresses.
+        let res = app.register("lookalike", "alice@example.com\u{200B}", "long-enough").await;
+        assert_fields(res, &["email"]).await;
+    }
+
+    async fn endpoints_without_a_body_refuse_one() {
+        let app = spawn_app().await;
+        let user = app.create_user().await;
+        for (path, token) in [("/auth/refresh", &user.refresh), ("/auth/logout", &user.refresh), ("/auth/logout-all", &user.access)] {
+            let res = app.client.post(app.url(path)).bearer_auth(token).header("content-type", "text/plain").body("garbage").send().await.unwrap();
+            assert_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+            let res = app.send_raw(Method::POST, path, Some("application/json"), "[1]").await;
+            assert!(res.status().is_client_error());
+            let res = app.client.post(app.url(path)).bearer_auth(token).json(&json!({"x": 1})).send().await.unwrap();
+            assert_fields(res, &["x"]).await;
+            let res = app.client.post(app.url(path)).bearer_auth(token).header("content-type", "application/json").body("{").send().await.unwrap();
+            assert_error(res, StatusCode::BAD_REQUEST).await;
+        }
+        // Nothing above used or revoked the tokens; an empty object is fine.
+        let res = app.client.post(app.url("/auth/refresh")).bearer_auth(&user.refresh).json(&json!({})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
 }
