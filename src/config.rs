@@ -41,6 +41,8 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     pub password_min_length: usize,
     pub rate_limit_auth_per_minute: u32,
+    /// Peers whose `X-Forwarded-For` is believed (load balancers, reverse proxies).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub cors_origins: Vec<String>,
     pub log_format: LogFormat,
     /// Largest accepted request body, bytes.
@@ -68,6 +70,7 @@ impl std::fmt::Debug for Config {
                 "rate_limit_auth_per_minute",
                 &self.rate_limit_auth_per_minute,
             )
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("cors_origins", &self.cors_origins)
             .field("log_format", &self.log_format)
             .field("body_limit", &self.body_limit)
@@ -162,6 +165,7 @@ impl Config {
                 n
             },
             rate_limit_auth_per_minute: parse_var(&get, "RATE_LIMIT_AUTH_PER_MINUTE", 10u32)?,
+            trusted_proxies: parse_proxies(get("TRUSTED_PROXIES").as_deref().unwrap_or_default())?,
             cors_origins: parse_origins(get("CORS_ORIGINS").as_deref().unwrap_or_default())?,
             log_format,
             body_limit: positive(
@@ -200,6 +204,21 @@ fn lifetime(
         bail!("{name} must be between 1 and {TEN_YEARS} seconds");
     }
     Ok(Duration::from_secs(seconds))
+}
+
+/// `TRUSTED_PROXIES`: comma-separated addresses or networks (`10.0.0.0/8`, `127.0.0.1`).
+fn parse_proxies(raw: &str) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    anyhow::anyhow!("TRUSTED_PROXIES entry {p:?} is not an IP address or network")
+                })
+        })
+        .collect()
 }
 
 /// `CORS_ORIGINS`: comma-separated origins such as `https://app.example.com`, or `*` for
@@ -406,6 +425,15 @@ mod tests {
             assert!(config(&[("CORS_ORIGINS", bad)]).is_err(), "{bad}");
         }
         assert!(config(&[("JWT_ACCESS_TOKEN_EXPIRES", "99999999999999")]).is_err());
+        assert_eq!(
+            config(&[("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,::1")])
+                .unwrap()
+                .trusted_proxies
+                .len(),
+            3
+        );
+        assert!(config(&[("TRUSTED_PROXIES", "10.0.0.0/33")]).is_err());
+        assert!(config(&[("TRUSTED_PROXIES", "proxy.local")]).is_err());
         assert!(config(&[("JWT_REFRESH_TOKEN_EXPIRES", "0")]).is_err());
     }
 

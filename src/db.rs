@@ -36,7 +36,7 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
             // An in-memory database lives and dies with its one connection.
-            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let in_memory = is_in_memory(url);
             let pool = sqlx::sqlite::SqlitePoolOptions::new()
                 .max_connections(if in_memory { 1 } else { max_connections })
                 .min_connections(if in_memory { 1 } else { 0 })
@@ -86,6 +86,11 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
         _ => bail!("DATABASE_URL {shown} is not supported: use sqlite://, postgres:// or mysql://"),
     };
     Ok(connection)
+}
+
+/// An in-memory SQLite database, which exists only as long as its one connection.
+pub fn is_in_memory(url: &str) -> bool {
+    url.starts_with("sqlite:") && (url.contains(":memory:") || url.contains("mode=memory"))
 }
 
 /// Begins a transaction that will write. On SQLite it takes the write lock up front

@@ -32,6 +32,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unprocessable(String),
+    #[error("Too many requests; try again in {retry_after} seconds")]
+    TooManyRequests { retry_after: u64 },
     #[error("{0}")]
     ServiceUnavailable(String),
     /// Anything unexpected. The cause is logged, never sent.
@@ -78,6 +80,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -127,6 +130,10 @@ pub const INTERNAL_MESSAGE: &str = "An unexpected error occurred.";
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after } => Some(*retry_after),
+            _ => None,
+        };
         let body = match self {
             ApiError::Validation(fields) => ErrorBody {
                 fields: Some(fields),
@@ -142,7 +149,13 @@ impl IntoResponse for ApiError {
                 ErrorBody::new(status, message)
             }
         };
-        error_response(status, body)
+        let mut response = error_response(status, body);
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -15,6 +16,7 @@ pub mod http;
 pub mod migration;
 pub mod pagination;
 pub mod passwords;
+pub mod rate_limit;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -110,18 +110,33 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-/// Connects to the database and, unless told not to, applies pending migrations.
+/// Applies pending migrations (unless told not to), then opens the serving pool.
 pub async fn connect_database(
     config: &Config,
     migrate: bool,
 ) -> anyhow::Result<DatabaseConnection> {
-    let db = db::connect(&config.database_url, config.database_max_connections).await?;
-    if migrate {
+    if migrate && db::is_in_memory(&config.database_url) {
+        // An in-memory database lives on its single connection: migrate that one.
+        let db = db::connect(&config.database_url, 1).await?;
         Migrator::up(&db, None)
             .await
             .context("applying migrations")?;
+        return Ok(db);
     }
-    Ok(db)
+    if migrate {
+        // On one connection of its own, closed before serving: a SQLite connection that
+        // read the schema halfway through the migrations could otherwise keep a stale copy
+        // and refuse statements (an upsert whose unique index it has not seen) at parse time.
+        let migrator = db::connect(&config.database_url, 1).await?;
+        Migrator::up(&migrator, None)
+            .await
+            .context("applying migrations")?;
+        migrator
+            .close()
+            .await
+            .context("closing the migration connection")?;
+    }
+    db::connect(&config.database_url, config.database_max_connections).await
 }
 
 /// A bound, ready-to-run server.
@@ -177,9 +192,10 @@ impl Application {
     }
 }
 
-/// Periodic clean-up that never blocks a request: expired refresh-token rows.
+/// Periodic clean-up that never blocks a request: expired refresh-token rows and ended
+/// rate-limit windows, every five minutes.
 async fn housekeeping(db: DatabaseConnection) {
-    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    let mut every = tokio::time::interval(Duration::from_secs(300));
     loop {
         every.tick().await;
         let cutoff = chrono::Utc::now() - chrono::Duration::minutes(5);
@@ -187,6 +203,10 @@ async fn housekeeping(db: DatabaseConnection) {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "expired refresh tokens removed"),
             Err(e) => tracing::warn!(error = %e, "removing expired refresh tokens failed"),
+        }
+        if let Err(e) = crate::rate_limit::delete_expired(&db, chrono::Utc::now().timestamp()).await
+        {
+            tracing::warn!(error = %e, "removing old rate-limit counters failed");
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::db::begin_write;
 use crate::domain::{PASSWORD_MAX_LENGTH, Role};
 use crate::error::{ApiResult, conflict, forbidden, unauthorized};
 use crate::extract::{AuthUser, JsonObject, NoBody, RefreshToken};
+use crate::rate_limit::AuthRateLimit;
 use crate::state::AppState;
 use crate::tokens::TokenType;
 use crate::users::queries::{self as users, NewUser};
@@ -19,6 +20,7 @@ use crate::users::types::UserResponse;
 /// (so concurrent registrations of one email give one `201`); the check before it only
 /// saves a password hash when the answer is already known.
 pub async fn register(
+    _: AuthRateLimit,
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<UserResponse>)> {
@@ -47,6 +49,7 @@ pub async fn register(
 /// `POST /auth/login`: a new token pair. An unknown email costs the same hash as a wrong
 /// password, and both answer the same `401`.
 pub async fn login(
+    _: AuthRateLimit,
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<TokenPair>> {
@@ -90,6 +93,7 @@ fn token_pair(state: &AppState, user_id: i64, refresh_token: String) -> ApiResul
 
 /// `POST /auth/refresh`: rotates the refresh token and returns a new pair.
 pub async fn refresh(
+    _: AuthRateLimit,
     State(state): State<AppState>,
     presented: RefreshToken,
     _: NoBody,

@@ -7,6 +7,7 @@ use sea_orm_migration::sea_orm::DbBackend;
 
 mod m20261125_000001_create_users;
 mod m20261125_000002_create_refresh_tokens;
+mod m20261125_000003_create_rate_limits;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_users::Migration),
             Box::new(m20261125_000002_create_refresh_tokens::Migration),
+            Box::new(m20261125_000003_create_rate_limits::Migration),
         ]
     }
 }

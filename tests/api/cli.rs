@@ -79,10 +79,11 @@ crate::tests! {
             !text.contains("pending") && text.contains("applied"),
             "{text}"
         );
+        let applied = text.lines().filter(|l| l.starts_with("applied")).count().to_string();
 
         assert!(
             larch.command()
-                .args(["migrate", "down", "--steps", "2"])
+                .args(["migrate", "down", "--steps", &applied])
                 .status()
                 .unwrap()
                 .success()

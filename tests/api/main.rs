@@ -17,6 +17,7 @@ mod conventions;
 mod errors;
 mod helpers;
 mod operations;
+mod rate_limits;
 mod tutorial;
 mod users;
 
@@ -29,6 +30,7 @@ fn suite() -> Vec<Test> {
         conventions::tests(),
         errors::tests(),
         operations::tests(),
+        rate_limits::tests(),
         tutorial::tests(),
         users::tests(),
     ]
