@@ -16,6 +16,7 @@ mod cli;
 mod conventions;
 mod errors;
 mod helpers;
+mod instances;
 mod operations;
 mod rate_limits;
 mod tutorial;
@@ -29,6 +30,7 @@ fn suite() -> Vec<Test> {
         cli::tests(),
         conventions::tests(),
         errors::tests(),
+        instances::tests(),
         operations::tests(),
         rate_limits::tests(),
         tutorial::tests(),

@@ -1,0 +1,269 @@
+//! Several larch processes on one database behave as one service, and a database that goes
+//! away and comes back is survived without a restart (issue: one code path, three databases).
+
+use std::net::SocketAddr;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::helpers::{Backend, assert_error, current_backend, fresh_database, json_of};
+
+/// A larch process of the real binary.
+struct Instance {
+    child: Child,
+    url: String,
+}
+
+impl Instance {
+    async fn start(database_url: &str, dir: &std::path::Path, extra: &[(&str, &str)]) -> Instance {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_larch"));
+        command
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", database_url)
+            .env(
+                "JWT_SECRET_KEY",
+                "shared-secret-of-the-whole-fleet-0123456789",
+            )
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        let child = command.spawn().unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        while client.get(format!("{url}/healthz")).send().await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "instance did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Instance { child, url }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = client.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+/// A TCP forwarder in front of the database server that can be cut and restored, to play
+/// an unreachable database.
+struct FlakyLink {
+    address: SocketAddr,
+    up: Arc<AtomicBool>,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl FlakyLink {
+    async fn start(target: SocketAddr) -> FlakyLink {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (up2, generation2) = (up.clone(), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let born = generation2.load(Ordering::SeqCst);
+                let (up3, generation3) = (up2.clone(), generation2.clone());
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                    let cut = async {
+                        while up3.load(Ordering::SeqCst)
+                            && generation3.load(Ordering::SeqCst) == born
+                        {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    };
+                    tokio::select! { _ = copy => {}, () = cut => {} }
+                });
+            }
+        });
+        FlakyLink {
+            address,
+            up,
+            generation,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+async fn wait_for_status(client: &reqwest::Client, url: &str, status: StatusCode) -> Duration {
+    let started = Instant::now();
+    loop {
+        let res = client.get(url).send().await.unwrap();
+        if res.status() == status {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{url} never became {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+crate::tests! {
+    async fn two_instances_on_one_database_behave_as_one_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = fresh_database(dir.path()).await;
+        let a = Instance::start(&database_url, dir.path(), &[("RATE_LIMIT_AUTH_PER_MINUTE", "0")]).await;
+        let b = Instance::start(&database_url, dir.path(), &[("RATE_LIMIT_AUTH_PER_MINUTE", "0")]).await;
+        let client = reqwest::Client::new();
+
+        // Registered on A, logged in on B.
+        let res = post(&client, format!("{}/auth/register", a.url), None, json!({"username": "fleet", "email": "fleet@example.com", "password": "long-enough"})).await;
+        let user_id = json_of(res, StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let res = post(&client, format!("{}/auth/login", b.url), None, json!({"email": "fleet@example.com", "password": "long-enough"})).await;
+        let pair = json_of(res, StatusCode::OK).await;
+        let (access, first_refresh) = (pair["access_token"].as_str().unwrap().to_owned(), pair["refresh_token"].as_str().unwrap().to_owned());
+
+        // Rotated on A: the used token is refused on B, and that reuse revokes the family
+        // for A as well.
+        let rotated = json_of(post(&client, format!("{}/auth/refresh", a.url), Some(&first_refresh), json!({})).await, StatusCode::OK).await;
+        let second_refresh = rotated["refresh_token"].as_str().unwrap().to_owned();
+        assert_error(post(&client, format!("{}/auth/refresh", b.url), Some(&first_refresh), json!({})).await, StatusCode::UNAUTHORIZED).await;
+        assert_error(post(&client, format!("{}/auth/refresh", a.url), Some(&second_refresh), json!({})).await, StatusCode::UNAUTHORIZED).await;
+
+        // An admin demoted through A loses admin rights on B at once.
+        let admin_env = [("LARCH_ADMIN_PASSWORD", "admin-password-123")];
+        for (username, email) in [("boss1", "boss1@example.com"), ("boss2", "boss2@example.com")] {
+            let status = Command::new(env!("CARGO_BIN_EXE_larch"))
+                .current_dir(dir.path())
+                .env("DATABASE_URL", &database_url)
+                .envs(admin_env)
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .args(["create-admin", "--username", username, "--email", email])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let login = |email: &'static str| {
+            let client = client.clone();
+            let url = format!("{}/auth/login", a.url);
+            async move { json_of(post(&client, url, None, json!({"email": email, "password": "admin-password-123"})).await, StatusCode::OK).await["access_token"].as_str().unwrap().to_owned() }
+        };
+        let boss1 = login("boss1@example.com").await;
+        let boss2 = login("boss2@example.com").await;
+        let seen = json_of(client.get(format!("{}/users/{user_id}", b.url)).bearer_auth(&boss2).send().await.unwrap(), StatusCode::OK).await;
+        assert!(seen["email"].is_string(), "admin sees emails");
+        let boss2_id = json_of(client.get(format!("{}/auth/me", a.url)).bearer_auth(&boss2).send().await.unwrap(), StatusCode::OK).await["id"].as_i64().unwrap();
+        let res = client.patch(format!("{}/users/{boss2_id}", a.url)).bearer_auth(&boss1).json(&json!({"role": "user"})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let seen = json_of(client.get(format!("{}/users/{user_id}", b.url)).bearer_auth(&boss2).send().await.unwrap(), StatusCode::OK).await;
+        assert!(seen.get("email").is_none(), "demoted on A, no longer admin on B");
+
+        // A user deleted through B loses access through A at once.
+        let res = client.delete(format!("{}/users/{user_id}", b.url)).bearer_auth(&access).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        assert_error(client.get(format!("{}/auth/me", a.url)).bearer_auth(&access).send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
+    }
+
+    async fn the_auth_rate_limit_holds_across_instances() {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = fresh_database(dir.path()).await;
+        let limit = [("RATE_LIMIT_AUTH_PER_MINUTE", "4")];
+        let a = Instance::start(&database_url, dir.path(), &limit).await;
+        let b = Instance::start(&database_url, dir.path(), &limit).await;
+        let client = reqwest::Client::new();
+        // Stay inside one minute window.
+        let second = chrono::Utc::now().timestamp() % 60;
+        if second > 45 {
+            tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
+        }
+        let body = json!({"email": "nobody@example.com", "password": "wrong-password"});
+        for instance in [&a, &b, &a, &b] {
+            let res = post(&client, format!("{}/auth/login", instance.url), None, body.clone()).await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        }
+        for instance in [&a, &b] {
+            let res = post(&client, format!("{}/auth/login", instance.url), None, body.clone()).await;
+            assert!(res.headers().contains_key("retry-after"));
+            assert_error(res, StatusCode::TOO_MANY_REQUESTS).await;
+        }
+    }
+
+    async fn readiness_follows_the_database_and_recovers_without_a_restart() {
+        let backend = current_backend();
+        if backend == Backend::Sqlite {
+            // An embedded database cannot become unreachable; the pool-closed case is
+            // covered in operations.rs.
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let direct = fresh_database(dir.path()).await;
+        let mut url = url::Url::parse(&direct).unwrap();
+        let target: SocketAddr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap()).parse().unwrap();
+        let link = FlakyLink::start(target).await;
+        url.set_port(Some(link.address.port())).unwrap();
+        let instance = Instance::start(url.as_str(), dir.path(), &[("RATE_LIMIT_AUTH_PER_MINUTE", "0")]).await;
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+        let ready = format!("{}/readyz", instance.url);
+        assert_eq!(client.get(&ready).send().await.unwrap().status(), StatusCode::OK);
+        let res = post(&client, format!("{}/auth/register", instance.url), None, json!({"username": "steady", "email": "steady@example.com", "password": "long-enough"})).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+
+        link.cut();
+        wait_for_status(&client, &ready, StatusCode::SERVICE_UNAVAILABLE).await;
+        // Requests in between fail fast with a JSON 503, not a hang.
+        let started = Instant::now();
+        let res = post(&client, format!("{}/auth/login", instance.url), None, json!({"email": "steady@example.com", "password": "long-enough"})).await;
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+        assert_error(res, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert_eq!(client.get(format!("{}/healthz", instance.url)).send().await.unwrap().status(), StatusCode::OK);
+
+        link.restore();
+        wait_for_status(&client, &ready, StatusCode::OK).await;
+        let res = post(&client, format!("{}/auth/login", instance.url), None, json!({"email": "steady@example.com", "password": "long-enough"})).await;
+        assert_eq!(res.status(), StatusCode::OK, "works again without a restart");
+    }
+}
