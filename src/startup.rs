@@ -23,7 +23,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::config::{Config, redact_url};
 use crate::migration::Migrator;
 use crate::state::AppState;
-use crate::{auth, db, health, http, users};
+use crate::{auth, db, health, http, posts, products, users};
 
 /// The whole HTTP application for `state`: routes, then the layers every request passes.
 pub fn router(state: AppState) -> Router {
@@ -32,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(auth::router())
         .merge(users::router())
+        .merge(posts::router())
+        .merge(products::router())
         .fallback(http::route_not_found)
         .route_layer(middleware::from_fn(http::record_route))
         .route_layer(middleware::from_fn(http::reject_bad_ids))

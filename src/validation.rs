@@ -48,6 +48,53 @@ impl FieldReader {
         self.parse_string(field, value, parse)
     }
 
+    /// A field of any JSON type that must be present, checked by `parse` (strings in it have
+    /// already been checked for NUL).
+    pub fn required_value<T>(
+        &mut self,
+        field: &'static str,
+        parse: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Option<T> {
+        self.taken.push(field);
+        match self.body.get(field).cloned() {
+            None => {
+                self.add(field, "is required");
+                None
+            }
+            Some(value) => self.parse_value(field, &value, parse),
+        }
+    }
+
+    /// A field of any JSON type that may be absent.
+    pub fn optional_value<T>(
+        &mut self,
+        field: &'static str,
+        parse: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Option<T> {
+        self.taken.push(field);
+        let value = self.body.get(field)?.clone();
+        self.parse_value(field, &value, parse)
+    }
+
+    fn parse_value<T>(
+        &mut self,
+        field: &'static str,
+        value: &Value,
+        parse: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Option<T> {
+        if matches!(value, Value::String(text) if text.contains('\0')) {
+            self.add(field, "must not contain NUL characters");
+            return None;
+        }
+        match parse(value) {
+            Ok(parsed) => Some(parsed),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+
     /// True when the body names `field` at all (so a `PATCH` can tell absent from given).
     pub fn has(&self, field: &str) -> bool {
         self.body.contains_key(field)

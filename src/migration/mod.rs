@@ -8,6 +8,8 @@ use sea_orm_migration::sea_orm::DbBackend;
 mod m20261125_000001_create_users;
 mod m20261125_000002_create_refresh_tokens;
 mod m20261125_000003_create_rate_limits;
+mod m20261125_000004_create_posts;
+mod m20261125_000005_create_products;
 
 pub struct Migrator;
 
@@ -18,6 +20,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_users::Migration),
             Box::new(m20261125_000002_create_refresh_tokens::Migration),
             Box::new(m20261125_000003_create_rate_limits::Migration),
+            Box::new(m20261125_000004_create_posts::Migration),
+            Box::new(m20261125_000005_create_products::Migration),
         ]
     }
 }
@@ -29,6 +33,16 @@ pub(crate) fn timestamp_column(backend: DbBackend, name: impl IntoIden) -> Colum
     match backend {
         DbBackend::MySql => column.custom(Alias::new("DATETIME(3)")),
         _ => column.timestamp_with_time_zone(),
+    };
+    column.not_null().take()
+}
+
+/// Text up to 100,000 characters: MySQL's `TEXT` holds only 64 KiB, so `MEDIUMTEXT` there.
+pub(crate) fn long_text_column(backend: DbBackend, name: impl IntoIden) -> ColumnDef {
+    let mut column = ColumnDef::new(name);
+    match backend {
+        DbBackend::MySql => column.custom(Alias::new("MEDIUMTEXT")),
+        _ => column.text(),
     };
     column.not_null().take()
 }

@@ -112,7 +112,7 @@ pub async fn replace_password_hash(
     Ok(result.rows_affected == 1)
 }
 
-/// Deletes a user; their refresh tokens (and, later, posts) go with them by cascade.
+/// Deletes a user; their posts and refresh tokens go with them by cascade.
 pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
     Ok(Users::delete_by_id(id).exec(db).await?.rows_affected > 0)
 }

@@ -18,6 +18,8 @@ mod errors;
 mod helpers;
 mod instances;
 mod operations;
+mod posts;
+mod products;
 mod rate_limits;
 mod tutorial;
 mod users;
@@ -32,6 +34,8 @@ fn suite() -> Vec<Test> {
         errors::tests(),
         instances::tests(),
         operations::tests(),
+        posts::tests(),
+        products::tests(),
         rate_limits::tests(),
         tutorial::tests(),
         users::tests(),

@@ -1,0 +1,164 @@
+//! Money: exact, in cents, never a float. Accepted as a JSON number or a decimal string with
+//! at most two decimals, judged by its decimal text (so `19.999` and `0.30000000000000004`
+//! are refused rather than rounded); stored as an integer number of cents; shown as a
+//! string with exactly two decimals.
+
+use std::fmt;
+
+use serde_json::Value;
+
+/// 1,000,000,000.00 in cents: the largest price.
+pub const MAX_CENTS: i64 = 100_000_000_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Money(i64);
+
+const MESSAGE: &str = "must be a number from 0 to 1000000000 with at most 2 decimals";
+
+impl Money {
+    pub fn from_cents(cents: i64) -> Self {
+        Money(cents)
+    }
+
+    pub fn cents(self) -> i64 {
+        self.0
+    }
+
+    /// From a request body: a JSON number (judged by its decimal text, exponent allowed)
+    /// or a decimal string (no exponent).
+    pub fn parse_json(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::Number(number) => Self::parse_text(&number.to_string(), true),
+            Value::String(text) => Self::parse_text(text, false),
+            _ => Err(MESSAGE.into()),
+        }
+    }
+
+    /// From a query parameter such as `min_price=10.5`.
+    pub fn parse_str(text: &str) -> Result<Self, String> {
+        Self::parse_text(text, false)
+    }
+
+    fn parse_text(text: &str, allow_exponent: bool) -> Result<Self, String> {
+        let err = || MESSAGE.to_owned();
+        let (mantissa, exponent) = match text.find(['e', 'E']) {
+            Some(at) if allow_exponent => {
+                let exponent: i32 = text[at + 1..].parse().map_err(|_| err())?;
+                (&text[..at], exponent)
+            }
+            Some(_) => return Err(err()),
+            None => (text, 0),
+        };
+        if let Some(magnitude) = mantissa.strip_prefix('-') {
+            // Zero written as "-0" is still zero; anything else negative is out of range.
+            if !magnitude.is_empty() && magnitude.bytes().all(|b| b == b'0' || b == b'.') {
+                return Self::parse_text(magnitude, false).map(|_| Money(0));
+            }
+            return Err(err());
+        }
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        if whole.is_empty()
+            || !whole.bytes().all(|b| b.is_ascii_digit())
+            || !fraction.bytes().all(|b| b.is_ascii_digit())
+            || (mantissa.contains('.') && fraction.is_empty())
+        {
+            return Err(err());
+        }
+        // The digits as one integer and the power of ten that scales it.
+        let digits = format!("{whole}{fraction}");
+        let scale = i64::from(exponent) - fraction.len() as i64; // value = digits × 10^scale
+        let digits = digits.trim_start_matches('0');
+        if digits.is_empty() {
+            return Ok(Money(0));
+        }
+        // Drop trailing zeros into the scale: then the value is significant × 10^scale
+        // with a short `significant`, and cents need scale ≥ -2.
+        let significant = digits.trim_end_matches('0');
+        let scale = scale + (digits.len() - significant.len()) as i64;
+        if scale < -2 {
+            return Err(err());
+        }
+        let cents_scale = scale + 2;
+        if significant.len() as i64 + cents_scale > 12 {
+            return Err(err());
+        }
+        let cents = significant.parse::<i64>().map_err(|_| err())? * 10i64.pow(cents_scale as u32);
+        if cents > MAX_CENTS {
+            return Err(err());
+        }
+        Ok(Money(cents))
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+}
+
+impl serde::Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cents(value: Value) -> Result<i64, String> {
+        Money::parse_json(&value).map(Money::cents)
+    }
+
+    #[test]
+    fn accepted_values_are_exact() {
+        assert_eq!(cents(json!(0)), Ok(0));
+        assert_eq!(cents(json!(0.1)), Ok(10));
+        assert_eq!(cents(json!(19.99)), Ok(1999));
+        assert_eq!(cents(json!(1e3)), Ok(100_000));
+        assert_eq!(cents(json!(1.5e2)), Ok(15_000));
+        assert_eq!(cents(json!("12.5")), Ok(1250));
+        assert_eq!(cents(json!("12.50")), Ok(1250));
+        assert_eq!(cents(json!("007")), Ok(700));
+        assert_eq!(cents(json!(1_000_000_000)), Ok(MAX_CENTS));
+        assert_eq!(cents(json!("1000000000.00")), Ok(MAX_CENTS));
+        assert_eq!(cents(json!(-0.0)), Ok(0));
+        assert_eq!(cents(json!("0.1000000000000000000000000")), Ok(10));
+        assert_eq!(cents(json!("1.230")), Ok(123));
+        assert_eq!(Money::from_cents(1250).to_string(), "12.50");
+        assert_eq!(Money::from_cents(5).to_string(), "0.05");
+    }
+
+    #[test]
+    fn refused_values() {
+        for bad in [
+            json!(19.999),
+            json!(0.30000000000000004),
+            json!(-1),
+            json!(-0.01),
+            json!(1_000_000_000.01),
+            json!(1e10),
+            json!(1e300),
+            json!(u64::MAX),
+            json!("1e3"),
+            json!("12.345"),
+            json!("abc"),
+            json!(""),
+            json!(" 12"),
+            json!("12."),
+            json!(".5"),
+            json!("+5"),
+            json!("1,5"),
+            json!("NaN"),
+            json!("Infinity"),
+            json!(null),
+            json!(true),
+            json!([1]),
+            json!({"amount": 1}),
+            json!("99999999999999999999999999999"),
+        ] {
+            assert!(cents(bad.clone()).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Every query on `posts`.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use super::model::{self as post, Entity as Posts};
+use crate::pagination::{LIKE_ESCAPE, PageRequest, contains_pattern};
+use crate::users::model::{self as user, Entity as Users};
+
+pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<post::Model>, DbErr> {
+    Posts::find_by_id(id).one(db).await
+}
+
+/// The post, locked until the transaction ends (where the backend locks rows).
+pub async fn find_by_id_for_update(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<post::Model>, DbErr> {
+    Posts::find_by_id(id).lock_exclusive().one(db).await
+}
+
+pub struct NewPost {
+    pub user_id: i64,
+    pub title: String,
+    pub body: String,
+}
+
+pub async fn insert(db: &impl ConnectionTrait, new: NewPost) -> Result<post::Model, DbErr> {
+    let now = crate::time::now();
+    post::ActiveModel {
+        user_id: Set(new.user_id),
+        title_key: Set(new.title.to_lowercase()),
+        title: Set(new.title),
+        body: Set(new.body),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+#[derive(Default)]
+pub struct PostChanges {
+    pub title: Option<String>,
+    pub body: Option<String>,
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    current: post::Model,
+    changes: PostChanges,
+) -> Result<post::Model, DbErr> {
+    if changes.title.is_none() && changes.body.is_none() {
+        return Ok(current);
+    }
+    let mut active: post::ActiveModel = current.into();
+    if let Some(title) = changes.title {
+        active.title_key = Set(title.to_lowercase());
+        active.title = Set(title);
+    }
+    if let Some(body) = changes.body {
+        active.body = Set(body);
+    }
+    active.updated_at = Set(crate::time::now());
+    active.update(db).await
+}
+
+pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
+    Ok(Posts::delete_by_id(id).exec(db).await?.rows_affected > 0)
+}
+
+#[derive(Default)]
+pub struct PostFilter {
+    pub user_id: Option<i64>,
+    /// Lower-cased; matched as a substring of the title.
+    pub search: Option<String>,
+}
+
+/// One page of posts, newest first (ties by id).
+pub async fn list(
+    db: &DatabaseConnection,
+    filter: &PostFilter,
+    page: PageRequest,
+) -> Result<(Vec<post::Model>, u64), DbErr> {
+    let mut query = Posts::find();
+    if let Some(user_id) = filter.user_id {
+        query = query.filter(post::Column::UserId.eq(user_id));
+    }
+    if let Some(term) = &filter.search {
+        query = query.filter(
+            Expr::col(post::Column::TitleKey)
+                .like(LikeExpr::new(contains_pattern(term)).escape(LIKE_ESCAPE)),
+        );
+    }
+    let total = query.clone().count(db).await?;
+    let Some(offset) = page.offset().filter(|o| *o < total) else {
+        return Ok((Vec::new(), total));
+    };
+    let posts = query
+        .order_by_desc(post::Column::CreatedAt)
+        .order_by_desc(post::Column::Id)
+        .offset(offset)
+        .limit(page.limit)
+        .all(db)
+        .await?;
+    Ok((posts, total))
+}
+
+/// The usernames of the authors of `posts`, in one query.
+pub async fn author_names(
+    db: &impl ConnectionTrait,
+    posts: &[post::Model],
+) -> Result<HashMap<i64, String>, DbErr> {
+    let mut ids: Vec<i64> = posts.iter().map(|p| p.user_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(i64, String)> = Users::find()
+        .select_only()
+        .column(user::Column::Id)
+        .column(user::Column::Username)
+        .filter(user::Column::Id.is_in(ids))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}

@@ -1,0 +1,176 @@
+//! `/posts` and `/users/{id}/posts` handlers.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::queries::{self, NewPost, PostFilter};
+use super::types::{PostResponse, parse_new_post, parse_post_changes};
+use crate::db::begin_write;
+use crate::error::{ApiError, ApiResult, forbidden, not_found};
+use crate::extract::{AuthUser, JsonObject, PathId, PathIds, parse_id};
+use crate::pagination::{Page, PageRequest, QueryErrors, QueryParams, parse_search};
+use crate::state::AppState;
+use crate::users::queries as users;
+
+/// `GET /posts`: newest first; `?user_id=`, `?q=` (title), `?page`, `?limit`.
+pub async fn list_posts(
+    State(state): State<AppState>,
+    params: QueryParams,
+) -> ApiResult<Json<Page<PostResponse>>> {
+    let mut errors = QueryErrors::default();
+    let page = PageRequest::parse(&params, &mut errors);
+    let search = parse_search(&params, &mut errors, "q");
+    let user_id = params.get("user_id").and_then(|raw| {
+        let id = parse_id(raw);
+        if id.is_none() {
+            errors.add("user_id", "must be a positive integer");
+        }
+        id
+    });
+    errors.finish()?;
+    page_of_posts(&state, PostFilter { user_id, search }, page).await
+}
+
+async fn page_of_posts(
+    state: &AppState,
+    filter: PostFilter,
+    page: PageRequest,
+) -> ApiResult<Json<Page<PostResponse>>> {
+    let (posts, total) = queries::list(&state.db, &filter, page).await?;
+    let authors = queries::author_names(&state.db, &posts).await?;
+    Ok(Json(Page {
+        key: "posts",
+        items: PostResponse::many(posts, &authors),
+        total,
+        request: page,
+    }))
+}
+
+/// `GET /posts/{id}`.
+pub async fn get_post(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<Json<PostResponse>> {
+    let post = queries::find_by_id(&state.db, id)
+        .await?
+        .ok_or_else(|| post_not_found(id))?;
+    respond(&state, post).await
+}
+
+async fn respond(state: &AppState, post: super::model::Model) -> ApiResult<Json<PostResponse>> {
+    let author = users::find_by_id(&state.db, post.user_id)
+        .await?
+        .map(|u| u.username)
+        .unwrap_or_default();
+    Ok(Json(PostResponse::new(post, author)))
+}
+
+/// `POST /posts`: the caller is the author.
+pub async fn create_post(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<PostResponse>)> {
+    let new = parse_new_post(body)?;
+    let post = queries::insert(
+        &state.db,
+        NewPost {
+            user_id: caller.id(),
+            title: new.title,
+            body: new.body,
+        },
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PostResponse::new(post, caller.0.username.clone())),
+    ))
+}
+
+/// `PUT`/`PATCH /posts/{id}`: the author or an admin.
+pub async fn update_post(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    caller: AuthUser,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<PostResponse>> {
+    let changes = parse_post_changes(body)?;
+    let tx = begin_write(&state.db).await?;
+    let post = queries::find_by_id_for_update(&tx, id)
+        .await?
+        .ok_or_else(|| post_not_found(id))?;
+    may_edit(&caller, &post)?;
+    let updated = queries::update(&tx, post, changes).await?;
+    tx.commit().await?;
+    respond(&state, updated).await
+}
+
+/// `DELETE /posts/{id}`: the author or an admin.
+pub async fn delete_post(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    caller: AuthUser,
+) -> ApiResult<StatusCode> {
+    let tx = begin_write(&state.db).await?;
+    let post = queries::find_by_id_for_update(&tx, id)
+        .await?
+        .ok_or_else(|| post_not_found(id))?;
+    may_edit(&caller, &post)?;
+    queries::delete(&tx, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /users/{id}/posts`: that user's posts; `404` if there is no such user.
+pub async fn list_user_posts(
+    State(state): State<AppState>,
+    PathId(user_id): PathId,
+    params: QueryParams,
+) -> ApiResult<Json<Page<PostResponse>>> {
+    let mut errors = QueryErrors::default();
+    let page = PageRequest::parse(&params, &mut errors);
+    let search = parse_search(&params, &mut errors, "q");
+    errors.finish()?;
+    users::find_by_id(&state.db, user_id)
+        .await?
+        .ok_or_else(|| not_found(format!("User {user_id} not found")))?;
+    page_of_posts(
+        &state,
+        PostFilter {
+            user_id: Some(user_id),
+            search,
+        },
+        page,
+    )
+    .await
+}
+
+/// `GET /users/{id}/posts/{post_id}`: `404` unless the post is that user's.
+pub async fn get_user_post(
+    State(state): State<AppState>,
+    PathIds(ids): PathIds,
+) -> ApiResult<Json<PostResponse>> {
+    let [user_id, post_id] = ids[..] else {
+        return Err(not_found(crate::extract::NOT_FOUND_MESSAGE));
+    };
+    let post = queries::find_by_id(&state.db, post_id)
+        .await?
+        .filter(|p| p.user_id == user_id)
+        .ok_or_else(|| not_found(format!("Post {post_id} not found for user {user_id}")))?;
+    respond(&state, post).await
+}
+
+fn post_not_found(id: i64) -> ApiError {
+    not_found(format!("Post {id} not found"))
+}
+
+fn may_edit(caller: &AuthUser, post: &super::model::Model) -> ApiResult<()> {
+    if post.user_id == caller.id() || caller.is_admin() {
+        Ok(())
+    } else {
+        Err(forbidden(
+            "Only the author or an admin may change this post",
+        ))
+    }
+}

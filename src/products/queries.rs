@@ -1,0 +1,173 @@
+//! Every query on `products`.
+
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use super::model::{self as product, Entity as Products};
+use crate::money::Money;
+use crate::pagination::{LIKE_ESCAPE, PageRequest, contains_pattern};
+
+pub async fn find_by_id(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<product::Model>, DbErr> {
+    Products::find_by_id(id).one(db).await
+}
+
+pub async fn find_by_id_for_update(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<product::Model>, DbErr> {
+    Products::find_by_id(id).lock_exclusive().one(db).await
+}
+
+pub struct NewProduct {
+    pub name: String,
+    pub description: String,
+    pub price: Money,
+    pub sku: Option<String>,
+    pub stock: i64,
+}
+
+/// A taken `sku` fails on the unique index (→ `409`).
+pub async fn insert(db: &impl ConnectionTrait, new: NewProduct) -> Result<product::Model, DbErr> {
+    let now = crate::time::now();
+    product::ActiveModel {
+        name_key: Set(new.name.to_lowercase()),
+        name: Set(new.name),
+        description: Set(new.description),
+        price_cents: Set(new.price.cents()),
+        sku: Set(new.sku),
+        stock: Set(new.stock),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+#[derive(Default)]
+pub struct ProductChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub price: Option<Money>,
+    /// `Some(None)` clears the sku.
+    pub sku: Option<Option<String>>,
+    pub stock: Option<i64>,
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    current: product::Model,
+    changes: ProductChanges,
+) -> Result<product::Model, DbErr> {
+    let mut active: product::ActiveModel = current.clone().into();
+    let mut changed = false;
+    if let Some(name) = changes.name {
+        active.name_key = Set(name.to_lowercase());
+        active.name = Set(name);
+        changed = true;
+    }
+    if let Some(description) = changes.description {
+        active.description = Set(description);
+        changed = true;
+    }
+    if let Some(price) = changes.price {
+        active.price_cents = Set(price.cents());
+        changed = true;
+    }
+    if let Some(sku) = changes.sku {
+        active.sku = Set(sku);
+        changed = true;
+    }
+    if let Some(stock) = changes.stock {
+        active.stock = Set(stock);
+        changed = true;
+    }
+    if !changed {
+        return Ok(current);
+    }
+    active.updated_at = Set(crate::time::now());
+    active.update(db).await
+}
+
+pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
+    Ok(Products::delete_by_id(id).exec(db).await?.rows_affected > 0)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProductSort {
+    Name,
+    NameDesc,
+    Price,
+    PriceDesc,
+    CreatedAt,
+    CreatedAtDesc,
+}
+
+impl ProductSort {
+    pub const CHOICES: &'static str = "name, -name, price, -price, created_at, -created_at";
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "name" => ProductSort::Name,
+            "-name" => ProductSort::NameDesc,
+            "price" => ProductSort::Price,
+            "-price" => ProductSort::PriceDesc,
+            "created_at" => ProductSort::CreatedAt,
+            "-created_at" => ProductSort::CreatedAtDesc,
+            _ => return None,
+        })
+    }
+}
+
+pub struct ProductFilter {
+    pub search: Option<String>,
+    pub min_price: Option<Money>,
+    pub max_price: Option<Money>,
+    pub sort: ProductSort,
+}
+
+/// One page of products in the requested order; ties are always broken by id, descending.
+pub async fn list(
+    db: &DatabaseConnection,
+    filter: &ProductFilter,
+    page: PageRequest,
+) -> Result<(Vec<product::Model>, u64), DbErr> {
+    let mut query = Products::find();
+    if let Some(term) = &filter.search {
+        query = query.filter(
+            Expr::col(product::Column::NameKey)
+                .like(LikeExpr::new(contains_pattern(term)).escape(LIKE_ESCAPE)),
+        );
+    }
+    if let Some(min) = filter.min_price {
+        query = query.filter(product::Column::PriceCents.gte(min.cents()));
+    }
+    if let Some(max) = filter.max_price {
+        query = query.filter(product::Column::PriceCents.lte(max.cents()));
+    }
+    let total = query.clone().count(db).await?;
+    let Some(offset) = page.offset().filter(|o| *o < total) else {
+        return Ok((Vec::new(), total));
+    };
+    query = match filter.sort {
+        ProductSort::Name => query.order_by_asc(product::Column::NameKey),
+        ProductSort::NameDesc => query.order_by_desc(product::Column::NameKey),
+        ProductSort::Price => query.order_by_asc(product::Column::PriceCents),
+        ProductSort::PriceDesc => query.order_by_desc(product::Column::PriceCents),
+        ProductSort::CreatedAt => query.order_by_asc(product::Column::CreatedAt),
+        ProductSort::CreatedAtDesc => query.order_by_desc(product::Column::CreatedAt),
+    };
+    let products = query
+        .order_by_desc(product::Column::Id)
+        .offset(offset)
+        .limit(page.limit)
+        .all(db)
+        .await?;
+    Ok((products, total))
+}

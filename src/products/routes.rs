@@ -1,0 +1,119 @@
+//! `/products` handlers. Reading is public; writing is for admins.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::queries::{self, ProductFilter, ProductSort};
+use super::types::{ProductResponse, parse_new_product, parse_product_changes};
+use crate::db::begin_write;
+use crate::error::{ApiError, ApiResult, forbidden, not_found};
+use crate::extract::{AuthUser, JsonObject, PathId};
+use crate::money::Money;
+use crate::pagination::{Page, PageRequest, QueryErrors, QueryParams, parse_search};
+use crate::state::AppState;
+
+/// `GET /products`: `?q=` (name), `?min_price=`, `?max_price=` (inclusive), `?sort=`.
+pub async fn list_products(
+    State(state): State<AppState>,
+    params: QueryParams,
+) -> ApiResult<Json<Page<ProductResponse>>> {
+    let mut errors = QueryErrors::default();
+    let page = PageRequest::parse(&params, &mut errors);
+    let search = parse_search(&params, &mut errors, "q");
+    let mut price = |name: &str| {
+        let raw = params.get(name)?;
+        Money::parse_str(raw)
+            .map_err(|message| errors.add(name, message))
+            .ok()
+    };
+    let (min_price, max_price) = (price("min_price"), price("max_price"));
+    let sort = match params.get("sort") {
+        None => ProductSort::CreatedAtDesc,
+        Some(raw) => ProductSort::parse(raw).unwrap_or_else(|| {
+            errors.add("sort", format!("must be one of {}", ProductSort::CHOICES));
+            ProductSort::CreatedAtDesc
+        }),
+    };
+    errors.finish()?;
+    let filter = ProductFilter {
+        search,
+        min_price,
+        max_price,
+        sort,
+    };
+    let (products, total) = queries::list(&state.db, &filter, page).await?;
+    let items = products.into_iter().map(ProductResponse::from).collect();
+    Ok(Json(Page {
+        key: "products",
+        items,
+        total,
+        request: page,
+    }))
+}
+
+/// `GET /products/{id}`.
+pub async fn get_product(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<Json<ProductResponse>> {
+    let product = queries::find_by_id(&state.db, id)
+        .await?
+        .ok_or_else(|| product_not_found(id))?;
+    Ok(Json(product.into()))
+}
+
+/// `POST /products`: admins only.
+pub async fn create_product(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<ProductResponse>)> {
+    require_admin(&caller)?;
+    let new = parse_new_product(body)?;
+    let product = queries::insert(&state.db, new).await?;
+    Ok((StatusCode::CREATED, Json(product.into())))
+}
+
+/// `PUT`/`PATCH /products/{id}`: admins only.
+pub async fn update_product(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    caller: AuthUser,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<ProductResponse>> {
+    require_admin(&caller)?;
+    let changes = parse_product_changes(body)?;
+    let tx = begin_write(&state.db).await?;
+    let product = queries::find_by_id_for_update(&tx, id)
+        .await?
+        .ok_or_else(|| product_not_found(id))?;
+    let updated = queries::update(&tx, product, changes).await?;
+    tx.commit().await?;
+    Ok(Json(updated.into()))
+}
+
+/// `DELETE /products/{id}`: admins only.
+pub async fn delete_product(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    caller: AuthUser,
+) -> ApiResult<StatusCode> {
+    require_admin(&caller)?;
+    if !queries::delete(&state.db, id).await? {
+        return Err(product_not_found(id));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn require_admin(caller: &AuthUser) -> ApiResult<()> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(forbidden("Only admins may change products"))
+    }
+}
+
+fn product_not_found(id: i64) -> ApiError {
+    not_found(format!("Product {id} not found"))
+}
