@@ -51,6 +51,16 @@ pub enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Fill the database with realistic sample data (for benchmarks and demos). Seeded
+    /// users all have the password "seed-password".
+    Seed {
+        #[arg(long, default_value_t = 0)]
+        users: u64,
+        #[arg(long, default_value_t = 0)]
+        posts: u64,
+        #[arg(long, default_value_t = 0)]
+        products: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +96,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             migrate(&config, action.unwrap_or(MigrateAction::Up { steps: None })).await
         }
         Command::CreateAdmin { username, email } => create_admin(&config, &username, &email).await,
+        Command::Seed {
+            users,
+            posts,
+            products,
+        } => {
+            let db = connect_database(&config, true).await?;
+            let report = crate::seed::seed(
+                &db,
+                &crate::seed::SeedPlan {
+                    users,
+                    posts,
+                    products,
+                },
+            )
+            .await?;
+            println!(
+                "seeded {} users, {} posts, {} products in {:.1} s",
+                report.users,
+                report.posts,
+                report.products,
+                report.elapsed.as_secs_f64()
+            );
+            Ok(())
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod passwords;
 pub mod posts;
 pub mod products;
 pub mod rate_limit;
+pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -64,25 +64,23 @@ impl Money {
         {
             return Err(err());
         }
-        // The digits as one integer and the power of ten that scales it.
+        // Decimals as written: "12.500" has three (so it is refused, like "19.999"); an
+        // exponent moves the point ("1.5e1" has none, "1e-3" has three).
+        let decimals = fraction.len() as i64 - i64::from(exponent);
+        if decimals > 2 {
+            return Err(err());
+        }
+        // value = digits × 10^-decimals, so cents = digits × 10^(2 - decimals).
         let digits = format!("{whole}{fraction}");
-        let scale = i64::from(exponent) - fraction.len() as i64; // value = digits × 10^scale
         let digits = digits.trim_start_matches('0');
         if digits.is_empty() {
             return Ok(Money(0));
         }
-        // Drop trailing zeros into the scale: then the value is significant × 10^scale
-        // with a short `significant`, and cents need scale ≥ -2.
-        let significant = digits.trim_end_matches('0');
-        let scale = scale + (digits.len() - significant.len()) as i64;
-        if scale < -2 {
+        let cents_scale = 2 - decimals;
+        if digits.len() as i64 + cents_scale > 12 {
             return Err(err());
         }
-        let cents_scale = scale + 2;
-        if significant.len() as i64 + cents_scale > 12 {
-            return Err(err());
-        }
-        let cents = significant.parse::<i64>().map_err(|_| err())? * 10i64.pow(cents_scale as u32);
+        let cents = digits.parse::<i64>().map_err(|_| err())? * 10i64.pow(cents_scale as u32);
         if cents > MAX_CENTS {
             return Err(err());
         }
@@ -124,8 +122,8 @@ mod tests {
         assert_eq!(cents(json!(1_000_000_000)), Ok(MAX_CENTS));
         assert_eq!(cents(json!("1000000000.00")), Ok(MAX_CENTS));
         assert_eq!(cents(json!(-0.0)), Ok(0));
-        assert_eq!(cents(json!("0.1000000000000000000000000")), Ok(10));
-        assert_eq!(cents(json!("1.230")), Ok(123));
+        assert_eq!(cents(json!("0.10")), Ok(10));
+        assert_eq!(cents(json!("0000000001.23")), Ok(123));
         assert_eq!(Money::from_cents(1250).to_string(), "12.50");
         assert_eq!(Money::from_cents(5).to_string(), "0.05");
     }
@@ -157,7 +155,36 @@ mod tests {
             json!([1]),
             json!({"amount": 1}),
             json!("99999999999999999999999999999"),
+            json!("12.500"),
+            json!("0.1000000000000000000000000"),
         ] {
+            assert!(cents(bad.clone()).is_err(), "{bad}");
+        }
+        // Number literals judged by their text, not by the float they round to.
+        for literal in [
+            "1000000000.00000001",
+            "999999999.999999999999",
+            "19.990000000000000000001",
+            "0.1000000000000000001",
+            "1e-400",
+            "1e400",
+            "12.500",
+            "-1e400",
+        ] {
+            let value: Value = serde_json::from_str(literal).unwrap();
+            assert!(cents(value).is_err(), "{literal}");
+        }
+        for (literal, expected) in [
+            ("1.5e1", 1500),
+            ("12.5", 1250),
+            ("-0", 0),
+            ("1e3", 100_000),
+            ("0.00", 0),
+        ] {
+            let value: Value = serde_json::from_str(literal).unwrap();
+            assert_eq!(cents(value), Ok(expected), "{literal}");
+        }
+        for bad in [json!(null)] {
             assert!(cents(bad.clone()).is_err(), "{bad}");
         }
     }

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Benchmarks larch over real HTTP with wrk, on SQLite, and prints each endpoint's throughput
+# as a ratio of /healthz's measured in the same run (and login's as a ratio of the raw
+# Argon2id rate measured in the same run), with p50/p99 latency and server RSS.
+#
+#   bench/run.sh                 # 10 s per endpoint, 1,000,000 posts / 100,000 products
+#   DURATION=5 POSTS=10000 PRODUCTS=1000 bench/run.sh
+#
+# Needs wrk (Debian: apt-get install wrk); installs it when missing and apt-get is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+USERS=${USERS:-1000}
+POSTS=${POSTS:-1000000}
+PRODUCTS=${PRODUCTS:-100000}
+PORT=${PORT:-8399}
+WORK=${WORK:-$(mktemp -d /tmp/larch-bench.XXXXXX)}
+URL="http://127.0.0.1:$PORT"
+
+command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
+cargo build --release --quiet
+cargo build --release --quiet --example hash_rate
+BIN=$PWD/target/release/larch
+
+echo "== seeding $POSTS posts, $PRODUCTS products, $USERS users into $WORK/bench.db"
+export DATABASE_URL="sqlite://$WORK/bench.db" RATE_LIMIT_AUTH_PER_MINUTE=0 RUST_LOG=warn
+(cd "$WORK" && "$BIN" seed --users "$USERS" --posts "$POSTS" --products "$PRODUCTS")
+
+"$BIN" serve --bind "127.0.0.1:$PORT" > "$WORK/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -sf "$URL/healthz" >/dev/null && break; sleep 0.1; done
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$SERVER/status"; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$SERVER/status"; }
+IDLE_RSS=$(rss_kib)
+
+# A user with a token, and a post to read.
+curl -sf -X POST "$URL/auth/register" -H 'Content-Type: application/json' \
+  -d '{"username":"bencher","email":"bencher@example.com","password":"bench-password"}' >/dev/null
+TOKEN=$(curl -sf -X POST "$URL/auth/login" -H 'Content-Type: application/json' \
+  -d '{"email":"bencher@example.com","password":"bench-password"}' | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+USER_ID=$(curl -sf "$URL/auth/me" -H "Authorization: Bearer $TOKEN" | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')
+POST_ID=$(curl -sf "$URL/posts?limit=1" | python3 -c 'import json,sys;print(json.load(sys.stdin)["posts"][0]["id"])')
+
+cat > "$WORK/report.lua" <<'LUA'
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %.1f %.3f %.3f %d %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+LUA
+cat > "$WORK/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+wrk.body = '{"title": "Benchmark post", "body": "Written by wrk."}'
+$(cat "$WORK/report.lua")
+LUA
+cat > "$WORK/login.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"email": "bencher@example.com", "password": "bench-password"}'
+$(cat "$WORK/report.lua")
+LUA
+cat > "$WORK/get.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+$(cat "$WORK/report.lua")
+LUA
+
+run() { # name, script, path
+  local line
+  line=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$2" "$URL$3" | grep '^RESULT')
+  echo "$1 ${line#RESULT }"
+}
+
+echo "== wrk -t1 -c$CONNECTIONS -d${DURATION}s per endpoint"
+RESULTS=$WORK/results.txt
+: > "$RESULTS"
+run "GET /healthz"                   "$WORK/report.lua" "/healthz"                         | tee -a "$RESULTS"
+run "GET /users/{id} (token)"        "$WORK/get.lua"    "/users/$USER_ID"                  | tee -a "$RESULTS"
+run "GET /posts/{id}"                "$WORK/report.lua" "/posts/$POST_ID"                  | tee -a "$RESULTS"
+run "GET /posts?page=3"              "$WORK/report.lua" "/posts?page=3"                    | tee -a "$RESULTS"
+run "GET /products?q=lamp&sort=price" "$WORK/report.lua" "/products?q=lamp&sort=price"     | tee -a "$RESULTS"
+run "POST /posts"                    "$WORK/post.lua"   "/posts"                           | tee -a "$RESULTS"
+HWM_BEFORE_LOGIN=$(hwm_kib)
+run "POST /auth/login"               "$WORK/login.lua"  "/auth/login"                      | tee -a "$RESULTS"
+LOGIN_HWM=$(hwm_kib)
+HASH_RATE=$(target/release/examples/hash_rate 5)
+
+echo
+echo "== results ($POSTS posts, $PRODUCTS products; $(nproc) cores shared by server and wrk)"
+python3 - "$RESULTS" "$HASH_RATE" "$IDLE_RSS" "$HWM_BEFORE_LOGIN" "$LOGIN_HWM" <<'PY'
+import sys
+rows = []
+for line in open(sys.argv[1]):
+    name, rest = line.split(" ", 1) if False else (line.rsplit(" ", 5)[0], line.rsplit(" ", 5)[1:])
+    rps, p50, p99, bad_status, socket_errors = rest
+    rows.append((name, float(rps), float(p50), float(p99), int(bad_status), int(socket_errors)))
+ceiling = rows[0][1]
+hash_rate = float(sys.argv[2])
+print(f"{'endpoint':34} {'req/s':>9} {'x healthz':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+for name, rps, p50, p99, bad, errs in rows:
+    print(f"{name:34} {rps:9.0f} {rps / ceiling:9.3f} {p50:8.2f} {p99:8.2f} {bad + errs:8d}")
+login = [r for r in rows if r[0] == "POST /auth/login"][0][1]
+print(f"\nraw Argon2id verify rate (all cores): {hash_rate:.1f}/s; login {login:.1f}/s = {login / hash_rate:.2f} of it")
+print(f"server RSS: idle {int(sys.argv[3]) / 1024:.1f} MiB; peak before login {int(sys.argv[4]) / 1024:.1f} MiB; "
+      f"peak with {64} clients logging in {int(sys.argv[5]) / 1024:.1f} MiB")
+PY
