@@ -184,8 +184,6 @@ mod tests {
             let value: Value = serde_json::from_str(literal).unwrap();
             assert_eq!(cents(value), Ok(expected), "{literal}");
         }
-        for bad in [json!(null)] {
-            assert!(cents(bad.clone()).is_err(), "{bad}");
-        }
+        assert!(cents(json!(null)).is_err());
     }
 }
