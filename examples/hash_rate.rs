@@ -7,6 +7,10 @@ use std::time::{Duration, Instant};
 
 use argon2::{Argon2, PasswordHasher};
 
+// The same allocator as the server binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let seconds: u64 = std::env::args()
         .nth(1)
