@@ -244,4 +244,40 @@ crate::tests! {
         let status = server.wait().unwrap();
         assert!(status.success(), "{status:?}");
     }
+
+    async fn seed_fills_the_database_with_listable_data() {
+        let larch = Larch::new().await;
+        let out = larch.command().args(["seed", "--users", "30", "--posts", "2500", "--products", "1200"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("seeded 30 users, 2500 posts, 1200 products"));
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = larch.command().args(["serve", "--bind", &format!("127.0.0.1:{port}")]).spawn().unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if client.get(format!("{url}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let posts: serde_json::Value = client.get(format!("{url}/posts?limit=100")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(posts["total"], 2500);
+        let dates: Vec<&str> = posts["posts"].as_array().unwrap().iter().map(|p| p["created_at"].as_str().unwrap()).collect();
+        assert!(dates.windows(2).all(|w| w[0] >= w[1]), "newest first");
+        let products: serde_json::Value = client.get(format!("{url}/products?sort=price&limit=5")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(products["total"], 1200);
+        assert!(products["products"][0]["price"].as_str().unwrap().contains('.'));
+        // Seeded users can log in with the documented password.
+        let name = posts["posts"][0]["author"]["username"].as_str().unwrap().to_owned();
+        let res = client
+            .post(format!("{url}/auth/login"))
+            .json(&json!({"email": format!("{name}@seed.example"), "password": "seed-password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        server.kill().ok();
+        server.wait().ok();
+    }
 }
