@@ -20,6 +20,7 @@ pub mod passwords;
 pub mod posts;
 pub mod products;
 pub mod rate_limit;
+pub mod row_counts;
 pub mod seed;
 pub mod startup;
 pub mod state;

@@ -139,6 +139,8 @@ pub async fn seed(db: &DatabaseConnection, plan: &SeedPlan) -> anyhow::Result<Se
                 .exec_without_returning(&tx)
                 .await?;
         }
+        let inserted = (chunk_end - chunk_start) as i64;
+        crate::row_counts::adjust(&tx, crate::row_counts::POSTS, inserted).await?;
         tx.commit().await?;
     }
 
@@ -171,6 +173,8 @@ pub async fn seed(db: &DatabaseConnection, plan: &SeedPlan) -> anyhow::Result<Se
                 .exec_without_returning(&tx)
                 .await?;
         }
+        let inserted = (chunk_end - chunk_start) as i64;
+        crate::row_counts::adjust(&tx, crate::row_counts::PRODUCTS, inserted).await?;
         tx.commit().await?;
     }
 

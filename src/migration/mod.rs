@@ -10,6 +10,7 @@ mod m20261125_000002_create_refresh_tokens;
 mod m20261125_000003_create_rate_limits;
 mod m20261125_000004_create_posts;
 mod m20261125_000005_create_products;
+mod m20261125_000006_create_row_counts;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_create_rate_limits::Migration),
             Box::new(m20261125_000004_create_posts::Migration),
             Box::new(m20261125_000005_create_products::Migration),
+            Box::new(m20261125_000006_create_row_counts::Migration),
         ]
     }
 }

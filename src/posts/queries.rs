@@ -71,6 +71,14 @@ pub async fn update(
     active.update(db).await
 }
 
+/// How many posts `user_id` has (an index range count).
+pub async fn count_by_user(db: &impl ConnectionTrait, user_id: i64) -> Result<u64, DbErr> {
+    Posts::find()
+        .filter(post::Column::UserId.eq(user_id))
+        .count(db)
+        .await
+}
+
 pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
     Ok(Posts::delete_by_id(id).exec(db).await?.rows_affected > 0)
 }
@@ -98,7 +106,11 @@ pub async fn list(
                 .like(LikeExpr::new(contains_pattern(term)).escape(LIKE_ESCAPE)),
         );
     }
-    let total = query.clone().count(db).await?;
+    let total = if filter.user_id.is_none() && filter.search.is_none() {
+        crate::row_counts::get(db, crate::row_counts::POSTS).await?
+    } else {
+        query.clone().count(db).await?
+    };
     let Some(offset) = page.offset().filter(|o| *o < total) else {
         return Ok((Vec::new(), total));
     };

@@ -10,6 +10,7 @@ use crate::db::begin_write;
 use crate::error::{ApiError, ApiResult, forbidden, not_found};
 use crate::extract::{AuthUser, JsonObject, PathId, PathIds, parse_id};
 use crate::pagination::{Page, PageRequest, QueryErrors, QueryParams, parse_search};
+use crate::row_counts;
 use crate::state::AppState;
 use crate::users::queries as users;
 
@@ -73,8 +74,9 @@ pub async fn create_post(
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<PostResponse>)> {
     let new = parse_new_post(body)?;
+    let tx = begin_write(&state.db).await?;
     let post = queries::insert(
-        &state.db,
+        &tx,
         NewPost {
             user_id: caller.id(),
             title: new.title,
@@ -82,6 +84,8 @@ pub async fn create_post(
         },
     )
     .await?;
+    row_counts::adjust(&tx, row_counts::POSTS, 1).await?;
+    tx.commit().await?;
     Ok((
         StatusCode::CREATED,
         Json(PostResponse::new(post, caller.0.username.clone())),
@@ -117,7 +121,9 @@ pub async fn delete_post(
         .await?
         .ok_or_else(|| post_not_found(id))?;
     may_edit(&caller, &post)?;
-    queries::delete(&tx, id).await?;
+    if queries::delete(&tx, id).await? {
+        row_counts::adjust(&tx, row_counts::POSTS, -1).await?;
+    }
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -151,7 +151,13 @@ pub async fn list(
     if let Some(max) = filter.max_price {
         query = query.filter(product::Column::PriceCents.lte(max.cents()));
     }
-    let total = query.clone().count(db).await?;
+    let unfiltered =
+        filter.search.is_none() && filter.min_price.is_none() && filter.max_price.is_none();
+    let total = if unfiltered {
+        crate::row_counts::get(db, crate::row_counts::PRODUCTS).await?
+    } else {
+        query.clone().count(db).await?
+    };
     let Some(offset) = page.offset().filter(|o| *o < total) else {
         return Ok((Vec::new(), total));
     };

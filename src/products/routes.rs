@@ -11,6 +11,7 @@ use crate::error::{ApiError, ApiResult, forbidden, not_found};
 use crate::extract::{AuthUser, JsonObject, PathId};
 use crate::money::Money;
 use crate::pagination::{Page, PageRequest, QueryErrors, QueryParams, parse_search};
+use crate::row_counts;
 use crate::state::AppState;
 
 /// `GET /products`: `?q=` (name), `?min_price=`, `?max_price=` (inclusive), `?sort=`.
@@ -71,7 +72,10 @@ pub async fn create_product(
 ) -> ApiResult<(StatusCode, Json<ProductResponse>)> {
     require_admin(&caller)?;
     let new = parse_new_product(body)?;
-    let product = queries::insert(&state.db, new).await?;
+    let tx = begin_write(&state.db).await?;
+    let product = queries::insert(&tx, new).await?;
+    row_counts::adjust(&tx, row_counts::PRODUCTS, 1).await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(product.into())))
 }
 
@@ -100,9 +104,12 @@ pub async fn delete_product(
     caller: AuthUser,
 ) -> ApiResult<StatusCode> {
     require_admin(&caller)?;
-    if !queries::delete(&state.db, id).await? {
+    let tx = begin_write(&state.db).await?;
+    if !queries::delete(&tx, id).await? {
         return Err(product_not_found(id));
     }
+    row_counts::adjust(&tx, row_counts::PRODUCTS, -1).await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -106,7 +106,10 @@ pub async fn delete_user(
     if target.is_admin() && only_admin_is(&admins, id) {
         return Err(unprocessable("Cannot delete the last admin"));
     }
+    // The user row is locked, so no post of theirs can be added before the cascade.
+    let posts = crate::posts::queries::count_by_user(&tx, id).await?;
     queries::delete(&tx, id).await?;
+    crate::row_counts::adjust(&tx, crate::row_counts::POSTS, -(posts as i64)).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -97,11 +97,13 @@ impl FlakyLink {
                 let Ok((mut inbound, _)) = listener.accept().await else {
                     continue;
                 };
+                // The generation first, then the state: a cut landing in between is seen
+                // by one check or the other, so no connection outlives a cut.
+                let born = generation2.load(Ordering::SeqCst);
                 if !up2.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
-                let born = generation2.load(Ordering::SeqCst);
                 let (up3, generation3) = (up2.clone(), generation2.clone());
                 tokio::spawn(async move {
                     let Ok(mut outbound) = TcpStream::connect(target).await else {

@@ -191,4 +191,32 @@ crate::tests! {
         assert_eq!(fetched["author"]["username"], "alice_renamed");
         assert_eq!(get_page(&app, "/posts").await["posts"][0]["author"]["username"], "alice_renamed");
     }
+
+    async fn totals_stay_exact_through_concurrent_writes_and_cascades() {
+        let app = spawn_app().await;
+        let alice = app.create_user().await;
+        let bob = app.create_user().await;
+        let creates = (0..20).map(|i| {
+            let (app, user) = (&app, if i % 2 == 0 { &alice } else { &bob });
+            async move { app.post("/posts", Some(&user.access), &json!({"title": format!("t{i}"), "body": "b"})).await.status() }
+        });
+        let statuses = futures::future::join_all(creates).await;
+        assert!(statuses.iter().all(|s| *s == StatusCode::CREATED), "{statuses:?}");
+        assert_eq!(get_page(&app, "/posts").await["total"], 20);
+        // The unfiltered total (kept as a count) agrees with a counted, filtered one.
+        let alices = get_page(&app, &format!("/posts?user_id={}", alice.id)).await["total"].as_u64().unwrap();
+        let bobs = get_page(&app, &format!("/posts?user_id={}", bob.id)).await["total"].as_u64().unwrap();
+        assert_eq!(alices + bobs, 20);
+
+        let first = get_page(&app, "/posts?limit=1").await["posts"][0]["id"].clone();
+        let owner = if get_page(&app, "/posts?limit=1").await["posts"][0]["user_id"] == alice.id { &alice } else { &bob };
+        assert_eq!(app.delete(&format!("/posts/{first}"), Some(&owner.access)).await.status(), StatusCode::NO_CONTENT);
+        assert_error(app.delete(&format!("/posts/{first}"), Some(&owner.access)).await, StatusCode::NOT_FOUND).await;
+        assert_eq!(get_page(&app, "/posts").await["total"], 19);
+
+        let bobs_now = get_page(&app, &format!("/posts?user_id={}", bob.id)).await["total"].as_u64().unwrap();
+        assert_eq!(app.delete(&format!("/users/{}", bob.id), Some(&bob.access)).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(get_page(&app, "/posts").await["total"].as_u64().unwrap(), 19 - bobs_now);
+        assert_eq!(get_page(&app, "/posts").await["pages"].as_u64().unwrap(), (19 - bobs_now).div_ceil(20));
+    }
 }

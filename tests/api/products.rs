@@ -140,6 +140,7 @@ crate::tests! {
         assert_eq!((zero["price"].as_str(), zero["stock"].as_i64()), (Some("0.00"), Some(0)));
         app.delete(&format!("/products/{}", zero["id"]), Some(&admin.access)).await;
         assert_eq!(list(&app, "").await["total"], 8, "nothing bad was stored");
+        assert_eq!(list(&app, "?min_price=0").await["total"], 8, "the kept count agrees with a counted one");
     }
 
     async fn product_fields_are_validated_all_at_once() {
