@@ -5,6 +5,8 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, LikeExpr};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QuerySelect, Select};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -139,6 +141,25 @@ pub fn contains_pattern(term: &str) -> String {
     }
     pattern.push('%');
     pattern
+}
+
+/// `column LIKE '%term%'`, with the term's own wildcards literal.
+pub fn contains(column: impl IntoColumnRef, term: &str) -> Expr {
+    Expr::col(column).like(LikeExpr::new(contains_pattern(term)).escape(LIKE_ESCAPE))
+}
+
+/// The rows of `page` from an already filtered and ordered query, or none (without asking
+/// the database) when the page lies past `total`.
+pub async fn fetch_page<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    ordered: Select<E>,
+    total: u64,
+    page: PageRequest,
+) -> Result<Vec<E::Model>, DbErr> {
+    match page.offset().filter(|offset| *offset < total) {
+        Some(offset) => ordered.offset(offset).limit(page.limit).all(db).await,
+        None => Ok(Vec::new()),
+    }
 }
 
 /// One page of a list, serialised as `{"<key>": [...], "total", "page", "pages"}`.

@@ -2,14 +2,13 @@
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::model::{self as post, Entity as Posts};
-use crate::pagination::{LIKE_ESCAPE, PageRequest, contains_pattern};
+use crate::pagination::{PageRequest, contains, fetch_page};
 use crate::users::model::{self as user, Entity as Users};
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<post::Model>, DbErr> {
@@ -101,26 +100,17 @@ pub async fn list(
         query = query.filter(post::Column::UserId.eq(user_id));
     }
     if let Some(term) = &filter.search {
-        query = query.filter(
-            Expr::col(post::Column::TitleKey)
-                .like(LikeExpr::new(contains_pattern(term)).escape(LIKE_ESCAPE)),
-        );
+        query = query.filter(contains(post::Column::TitleKey, term));
     }
     let total = if filter.user_id.is_none() && filter.search.is_none() {
         crate::row_counts::get(db, crate::row_counts::POSTS).await?
     } else {
         query.clone().count(db).await?
     };
-    let Some(offset) = page.offset().filter(|o| *o < total) else {
-        return Ok((Vec::new(), total));
-    };
-    let posts = query
+    let ordered = query
         .order_by_desc(post::Column::CreatedAt)
-        .order_by_desc(post::Column::Id)
-        .offset(offset)
-        .limit(page.limit)
-        .all(db)
-        .await?;
+        .order_by_desc(post::Column::Id);
+    let posts = fetch_page(db, ordered, total, page).await?;
     Ok((posts, total))
 }
 

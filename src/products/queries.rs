@@ -1,6 +1,5 @@
 //! Every query on `products`.
 
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -8,7 +7,7 @@ use sea_orm::{
 
 use super::model::{self as product, Entity as Products};
 use crate::money::Money;
-use crate::pagination::{LIKE_ESCAPE, PageRequest, contains_pattern};
+use crate::pagination::{PageRequest, contains, fetch_page};
 
 pub async fn find_by_id(
     db: &impl ConnectionTrait,
@@ -140,10 +139,7 @@ pub async fn list(
 ) -> Result<(Vec<product::Model>, u64), DbErr> {
     let mut query = Products::find();
     if let Some(term) = &filter.search {
-        query = query.filter(
-            Expr::col(product::Column::NameKey)
-                .like(LikeExpr::new(contains_pattern(term)).escape(LIKE_ESCAPE)),
-        );
+        query = query.filter(contains(product::Column::NameKey, term));
     }
     if let Some(min) = filter.min_price {
         query = query.filter(product::Column::PriceCents.gte(min.cents()));
@@ -158,9 +154,6 @@ pub async fn list(
     } else {
         query.clone().count(db).await?
     };
-    let Some(offset) = page.offset().filter(|o| *o < total) else {
-        return Ok((Vec::new(), total));
-    };
     query = match filter.sort {
         ProductSort::Name => query.order_by_asc(product::Column::NameKey),
         ProductSort::NameDesc => query.order_by_desc(product::Column::NameKey),
@@ -169,11 +162,6 @@ pub async fn list(
         ProductSort::CreatedAt => query.order_by_asc(product::Column::CreatedAt),
         ProductSort::CreatedAtDesc => query.order_by_desc(product::Column::CreatedAt),
     };
-    let products = query
-        .order_by_desc(product::Column::Id)
-        .offset(offset)
-        .limit(page.limit)
-        .all(db)
-        .await?;
+    let products = fetch_page(db, query.order_by_desc(product::Column::Id), total, page).await?;
     Ok((products, total))
 }

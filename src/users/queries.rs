@@ -1,6 +1,6 @@
 //! Every query on `users`.
 
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -8,7 +8,7 @@ use sea_orm::{
 
 use super::model::{self as user, Entity as Users};
 use crate::domain::{Email, Role, Username};
-use crate::pagination::{LIKE_ESCAPE, PageRequest, contains_pattern};
+use crate::pagination::{PageRequest, contains, fetch_page};
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<user::Model>, DbErr> {
     Users::find_by_id(id).one(db).await
@@ -140,21 +140,12 @@ pub async fn list(
 ) -> Result<(Vec<user::Model>, u64), DbErr> {
     let mut query = Users::find();
     if let Some(term) = search {
-        query = query.filter(
-            Expr::col(user::Column::UsernameKey)
-                .like(LikeExpr::new(contains_pattern(term)).escape(LIKE_ESCAPE)),
-        );
+        query = query.filter(contains(user::Column::UsernameKey, term));
     }
     let total = query.clone().count(db).await?;
-    let Some(offset) = page.offset().filter(|o| *o < total) else {
-        return Ok((Vec::new(), total));
-    };
-    let users = query
+    let ordered = query
         .order_by_desc(user::Column::CreatedAt)
-        .order_by_desc(user::Column::Id)
-        .offset(offset)
-        .limit(page.limit)
-        .all(db)
-        .await?;
+        .order_by_desc(user::Column::Id);
+    let users = fetch_page(db, ordered, total, page).await?;
     Ok((users, total))
 }
