@@ -112,6 +112,26 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     db.begin_with_options(options).await
 }
 
+/// Runs `attempt` (a whole transaction) again, up to three times in all, when the database
+/// reports a deadlock or serialisation failure: the standard answer to MySQL's "try
+/// restarting transaction", which concurrent admin changes can provoke under load.
+pub async fn retry_transient<T, F, Fut>(mut attempt: F) -> Result<T, crate::error::ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::error::ApiError>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(crate::error::ApiError::Contended) if tries < 3 => {
+                tokio::time::sleep(Duration::from_millis(5 * tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// True when the database answers a trivial query.
 pub async fn is_reachable(db: &DatabaseConnection) -> bool {
     let probe = db.execute_unprepared("SELECT 1");

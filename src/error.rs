@@ -36,6 +36,10 @@ pub enum ApiError {
     TooManyRequests { retry_after: u64 },
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// A deadlock, serialisation failure or lock timeout: the transaction may succeed if
+    /// run again (see `db::retry_transient`); shown to clients as a `503`.
+    #[error("The database is busy; try again shortly.")]
+    Contended,
     /// Anything unexpected. The cause is logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -81,7 +85,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ServiceUnavailable(_) | ApiError::Contended => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -176,8 +182,12 @@ impl From<DbErr> for ApiError {
         if matches!(err, DbErr::RecordNotUpdated | DbErr::RecordNotFound(_)) {
             return not_found("The resource no longer exists");
         }
-        if is_connection_error(&err) || is_transient(&err) {
-            tracing::warn!(error = %err, "database unavailable or contended");
+        if is_transient(&err) {
+            tracing::warn!(error = %err, "database contended");
+            return ApiError::Contended;
+        }
+        if is_connection_error(&err) {
+            tracing::warn!(error = %err, "database unavailable");
             return ApiError::ServiceUnavailable(
                 "The database is unavailable; try again shortly.".into(),
             );

@@ -58,7 +58,7 @@ pub async fn insert(db: &DatabaseConnection, new: NewUser) -> Result<user::Model
     .await
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct UserChanges {
     pub username: Option<Username>,
     pub email: Option<Email>,

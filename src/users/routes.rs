@@ -6,7 +6,10 @@ use axum::http::StatusCode;
 
 use super::queries::{self, UserChanges};
 use super::types::{UserResponse, parse_user_changes};
-use crate::db::begin_write;
+use sea_orm::DatabaseConnection;
+
+use super::model as user;
+use crate::db::{begin_write, retry_transient};
 use crate::domain::Role;
 use crate::error::{ApiResult, forbidden, not_found, unprocessable};
 use crate::extract::{AuthUser, JsonObject, PathId};
@@ -67,9 +70,19 @@ pub async fn update_user(
         return Err(forbidden("Only admins can change roles"));
     }
 
-    let tx = begin_write(&state.db).await?;
+    let updated = retry_transient(|| apply_changes(&state.db, id, changes.clone())).await?;
+    Ok(Json(UserResponse::seen_by(&updated, &caller.0)))
+}
+
+/// The transaction of an update: checked against the last-admin rule under lock.
+async fn apply_changes(
+    db: &DatabaseConnection,
+    id: i64,
+    changes: UserChanges,
+) -> ApiResult<user::Model> {
+    let tx = begin_write(db).await?;
     // Admin rows first, then the target: every writer takes locks in this order, so two
-    // admins demoting each other wait for one another instead of deadlocking.
+    // admins demoting each other wait for one another.
     let admins = match changes.role {
         Some(_) => queries::lock_admin_ids(&tx).await?,
         None => Vec::new(),
@@ -87,7 +100,7 @@ pub async fn update_user(
     };
     let updated = queries::update(&tx, target, changes).await?;
     tx.commit().await?;
-    Ok(Json(UserResponse::seen_by(&updated, &caller.0)))
+    Ok(updated)
 }
 
 /// `DELETE /users/{id}`: the user themself or an admin; takes their posts and tokens with
@@ -98,7 +111,13 @@ pub async fn delete_user(
     caller: AuthUser,
 ) -> ApiResult<StatusCode> {
     may_manage(&caller, id)?;
-    let tx = begin_write(&state.db).await?;
+    retry_transient(|| remove(&state.db, id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The transaction of a deletion: checked against the last-admin rule under lock.
+async fn remove(db: &DatabaseConnection, id: i64) -> ApiResult<()> {
+    let tx = begin_write(db).await?;
     let admins = queries::lock_admin_ids(&tx).await?;
     let target = queries::find_by_id_for_update(&tx, id)
         .await?
@@ -111,7 +130,7 @@ pub async fn delete_user(
     queries::delete(&tx, id).await?;
     crate::row_counts::adjust(&tx, crate::row_counts::POSTS, -(posts as i64)).await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 fn user_not_found(id: i64) -> crate::error::ApiError {
