@@ -186,10 +186,6 @@ impl Config {
             )?,
         })
     }
-
-    pub fn is_production(&self) -> bool {
-        self.environment == Environment::Production
-    }
 }
 
 /// Token lifetimes: 1 second to 10 years (beyond that, timestamps stop being meaningful).

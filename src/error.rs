@@ -66,12 +66,6 @@ pub fn conflict(message: impl Into<String>) -> ApiError {
 pub fn unprocessable(message: impl Into<String>) -> ApiError {
     ApiError::Unprocessable(message.into())
 }
-/// One bad field: a validation error naming just it.
-pub fn field_error(field: &str, message: impl Into<String>) -> ApiError {
-    let mut fields = FieldErrors::new();
-    fields.insert(field.to_owned(), vec![message.into()]);
-    ApiError::Validation(fields)
-}
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {

@@ -141,10 +141,12 @@ impl<'de> serde::Deserialize<'de> for StrictObject {
     }
 }
 
+/// The message of every `415`.
+pub const UNSUPPORTED_MEDIA_TYPE_MESSAGE: &str =
+    "The request body must be JSON, sent with Content-Type: application/json";
+
 fn unsupported_media_type() -> ApiError {
-    ApiError::UnsupportedMediaType(
-        "The request body must be JSON, sent with Content-Type: application/json".into(),
-    )
+    ApiError::UnsupportedMediaType(UNSUPPORTED_MEDIA_TYPE_MESSAGE.into())
 }
 
 /// `application/json`, or any `application/*+json`, with or without parameters.

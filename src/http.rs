@@ -13,13 +13,9 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use crate::error::{ErrorBody, INTERNAL_MESSAGE, error_response, not_found};
-use crate::extract::{NOT_FOUND_MESSAGE, parse_id};
+use crate::extract::{NOT_FOUND_MESSAGE, UNSUPPORTED_MEDIA_TYPE_MESSAGE, parse_id};
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The request's id, available to handlers as an extension.
-#[derive(Clone, Debug)]
-pub struct RequestId(pub String);
 
 /// A client's own id is kept if it is 1–128 of letters, digits, `.`, `_`, `:`, `-`
 /// (safe to log and echo); otherwise one is generated.
@@ -35,13 +31,12 @@ fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
 /// Assigns the request id, runs the request inside a span that carries it, writes one log
 /// line per request (never headers or bodies: they hold tokens and passwords) and echoes
 /// the id on the response.
-pub async fn request_context(mut request: Request, next: Next) -> Response {
+pub async fn request_context(request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get(&REQUEST_ID)
         .and_then(acceptable_request_id)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    request.extensions_mut().insert(RequestId(id.clone()));
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %id);
@@ -113,9 +108,7 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         StatusCode::REQUEST_TIMEOUT
         | StatusCode::SERVICE_UNAVAILABLE
         | StatusCode::GATEWAY_TIMEOUT => "The request took too long to process; try again shortly.",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            "The request body must be JSON, sent with Content-Type: application/json"
-        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => UNSUPPORTED_MEDIA_TYPE_MESSAGE,
         s if s.is_server_error() => INTERNAL_MESSAGE,
         _ => "The request could not be processed.",
     };

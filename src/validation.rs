@@ -95,11 +95,6 @@ impl FieldReader {
         }
     }
 
-    /// True when the body names `field` at all (so a `PATCH` can tell absent from given).
-    pub fn has(&self, field: &str) -> bool {
-        self.body.contains_key(field)
-    }
-
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
         self.errors
             .entry(field.to_owned())

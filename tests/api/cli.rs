@@ -3,6 +3,8 @@
 use std::process::Command;
 
 use reqwest::StatusCode;
+
+use crate::helpers::Server;
 use serde_json::json;
 
 /// The binary, in `dir`, on a fresh database of the backend under test.
@@ -28,13 +30,6 @@ impl Larch {
             .env("RUST_LOG", "warn");
         command
     }
-}
-
-fn unsafe_kill_term(pid: u32) {
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
 }
 
 crate::tests! {
@@ -197,26 +192,9 @@ crate::tests! {
         assert!(String::from_utf8_lossy(&weak.stderr).contains("password"));
 
         // Serve the same database on a free port and log in as the admin.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server = larch.command()
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .spawn()
-            .unwrap();
+        let server = Server::start(larch.command()).await;
+        let url = server.url.clone();
         let client = reqwest::Client::new();
-        let url = format!("http://127.0.0.1:{port}");
-        let mut ready = false;
-        for _ in 0..100 {
-            if client.get(format!("{url}/healthz")).send().await.is_ok() {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        assert!(ready, "server did not start");
         let res = client
             .post(format!("{url}/auth/login"))
             .json(&json!({"email": "root@example.com", "password": "admin-password-123"}))
@@ -240,8 +218,7 @@ crate::tests! {
         assert_eq!(me["role"], "admin");
 
         // SIGTERM: a graceful stop with a zero exit status.
-        unsafe_kill_term(server.id());
-        let status = server.wait().unwrap();
+        let status = server.terminate();
         assert!(status.success(), "{status:?}");
     }
 
@@ -251,16 +228,9 @@ crate::tests! {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stdout).contains("seeded 30 users, 2500 posts, 1200 products"));
 
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut server = larch.command().args(["serve", "--bind", &format!("127.0.0.1:{port}")]).spawn().unwrap();
-        let url = format!("http://127.0.0.1:{port}");
+        let server = Server::start(larch.command()).await;
+        let url = server.url.clone();
         let client = reqwest::Client::new();
-        for _ in 0..100 {
-            if client.get(format!("{url}/healthz")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
         let posts: serde_json::Value = client.get(format!("{url}/posts?limit=100")).send().await.unwrap().json().await.unwrap();
         assert_eq!(posts["total"], 2500);
         let dates: Vec<&str> = posts["posts"].as_array().unwrap().iter().map(|p| p["created_at"].as_str().unwrap()).collect();
@@ -277,7 +247,5 @@ crate::tests! {
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        server.kill().ok();
-        server.wait().ok();
     }
 }

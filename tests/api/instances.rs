@@ -2,7 +2,7 @@
 //! away and comes back is survived without a restart (issue: one code path, three databases).
 
 use std::net::SocketAddr;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -11,57 +11,24 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::helpers::{Backend, assert_error, current_backend, fresh_database, json_of};
+use crate::helpers::{Backend, Server, assert_error, current_backend, fresh_database, json_of};
 
-/// A larch process of the real binary.
-struct Instance {
-    child: Child,
-    url: String,
-}
-
-impl Instance {
-    async fn start(database_url: &str, dir: &std::path::Path, extra: &[(&str, &str)]) -> Instance {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_larch"));
-        command
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", database_url)
-            .env(
-                "JWT_SECRET_KEY",
-                "shared-secret-of-the-whole-fleet-0123456789",
-            )
-            .env("RUST_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
-        for (k, v) in extra {
-            command.env(k, v);
-        }
-        let child = command.spawn().unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let started = Instant::now();
-        while client.get(format!("{url}/healthz")).send().await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "instance did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Instance { child, url }
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
+/// A fleet member: the real binary on `database_url`, with the secret the fleet shares.
+async fn instance(database_url: &str, dir: &std::path::Path, extra: &[(&str, &str)]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_larch"));
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env(
+            "JWT_SECRET_KEY",
+            "shared-secret-of-the-whole-fleet-0123456789",
+        )
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .envs(extra.iter().copied());
+    Server::start(command).await
 }
 
 async fn post(
@@ -157,8 +124,8 @@ crate::tests! {
     async fn two_instances_on_one_database_behave_as_one_service() {
         let dir = tempfile::tempdir().unwrap();
         let database_url = fresh_database(dir.path()).await;
-        let a = Instance::start(&database_url, dir.path(), &[("RATE_LIMIT_AUTH_PER_MINUTE", "0")]).await;
-        let b = Instance::start(&database_url, dir.path(), &[("RATE_LIMIT_AUTH_PER_MINUTE", "0")]).await;
+        let a = instance(&database_url, dir.path(), &[("RATE_LIMIT_AUTH_PER_MINUTE", "0")]).await;
+        let b = instance(&database_url, dir.path(), &[("RATE_LIMIT_AUTH_PER_MINUTE", "0")]).await;
         let client = reqwest::Client::new();
 
         // Registered on A, logged in on B.
@@ -214,8 +181,8 @@ crate::tests! {
         let dir = tempfile::tempdir().unwrap();
         let database_url = fresh_database(dir.path()).await;
         let limit = [("RATE_LIMIT_AUTH_PER_MINUTE", "4")];
-        let a = Instance::start(&database_url, dir.path(), &limit).await;
-        let b = Instance::start(&database_url, dir.path(), &limit).await;
+        let a = instance(&database_url, dir.path(), &limit).await;
+        let b = instance(&database_url, dir.path(), &limit).await;
         let client = reqwest::Client::new();
         // Stay inside one minute window.
         let second = chrono::Utc::now().timestamp() % 60;
@@ -247,7 +214,7 @@ crate::tests! {
         let target: SocketAddr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap()).parse().unwrap();
         let link = FlakyLink::start(target).await;
         url.set_port(Some(link.address.port())).unwrap();
-        let instance = Instance::start(url.as_str(), dir.path(), &[("RATE_LIMIT_AUTH_PER_MINUTE", "0")]).await;
+        let instance = instance(url.as_str(), dir.path(), &[("RATE_LIMIT_AUTH_PER_MINUTE", "0")]).await;
         let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
         let ready = format!("{}/readyz", instance.url);
         assert_eq!(client.get(&ready).send().await.unwrap().status(), StatusCode::OK);
