@@ -22,6 +22,9 @@ impl ActiveModelBehavior for ActiveModel {}
 
 pub const POSTS: &str = "posts";
 pub const PRODUCTS: &str = "products";
+/// Not a row count: the number of writes to `products` so far, which versions the cached
+/// counts of product searches (`products::search_counts`).
+pub const PRODUCT_CHANGES: &str = "product_changes";
 
 /// Adds `delta` (negative for deletions) to `table`'s count; call in the writing transaction.
 pub async fn adjust(db: &impl ConnectionTrait, table: &str, delta: i64) -> Result<(), DbErr> {

@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
 use crate::passwords::PasswordHasher;
+use crate::products::search_counts::SearchCounts;
 use crate::tokens::TokenKeys;
 
 #[derive(Clone)]
@@ -15,6 +16,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub tokens: Arc<TokenKeys>,
     pub passwords: PasswordHasher,
+    pub product_counts: Arc<SearchCounts>,
 }
 
 impl AppState {
@@ -30,6 +32,7 @@ impl AppState {
             config: Arc::new(config),
             tokens: Arc::new(tokens),
             passwords,
+            product_counts: Arc::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod m20261125_000003_create_rate_limits;
 mod m20261125_000004_create_posts;
 mod m20261125_000005_create_products;
 mod m20261125_000006_create_row_counts;
+mod m20261125_000007_count_product_changes;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_create_posts::Migration),
             Box::new(m20261125_000005_create_products::Migration),
             Box::new(m20261125_000006_create_row_counts::Migration),
+            Box::new(m20261125_000007_count_product_changes::Migration),
         ]
     }
 }

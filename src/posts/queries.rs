@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::model::{self as post, Entity as Posts};
@@ -13,6 +13,27 @@ use crate::users::model::{self as user, Entity as Users};
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<post::Model>, DbErr> {
     Posts::find_by_id(id).one(db).await
+}
+
+/// The post with its author's username, in one query (`GET /posts/{id}`'s hot path).
+pub async fn find_with_author(
+    db: &DatabaseConnection,
+    id: i64,
+) -> Result<Option<(post::Model, String)>, DbErr> {
+    let row = crate::db::fetch_optional_by_id(
+        db,
+        "SELECT posts.*, users.username AS author FROM posts \
+         JOIN users ON users.id = posts.user_id WHERE posts.id = ?",
+        id,
+    )
+    .await?;
+    row.map(|row| {
+        Ok((
+            post::Model::from_query_result(&row, "")?,
+            row.try_get("", "author")?,
+        ))
+    })
+    .transpose()
 }
 
 /// The post, locked until the transaction ends (where the backend locks rows).

@@ -53,10 +53,10 @@ pub async fn get_post(
     State(state): State<AppState>,
     PathId(id): PathId,
 ) -> ApiResult<Json<PostResponse>> {
-    let post = queries::find_by_id(&state.db, id)
+    let (post, author) = queries::find_with_author(&state.db, id)
         .await?
         .ok_or_else(|| post_not_found(id))?;
-    respond(&state, post).await
+    Ok(Json(PostResponse::new(post, author)))
 }
 
 async fn respond(state: &AppState, post: super::model::Model) -> ApiResult<Json<PostResponse>> {
@@ -160,11 +160,11 @@ pub async fn get_user_post(
     let [user_id, post_id] = ids[..] else {
         return Err(not_found(crate::extract::NOT_FOUND_MESSAGE));
     };
-    let post = queries::find_by_id(&state.db, post_id)
+    let (post, author) = queries::find_with_author(&state.db, post_id)
         .await?
-        .filter(|p| p.user_id == user_id)
+        .filter(|(post, _)| post.user_id == user_id)
         .ok_or_else(|| not_found(format!("Post {post_id} not found for user {user_id}")))?;
-    respond(&state, post).await
+    Ok(Json(PostResponse::new(post, author)))
 }
 
 fn post_not_found(id: i64) -> ApiError {

@@ -3,6 +3,7 @@
 pub mod model;
 pub mod queries;
 pub mod routes;
+pub mod search_counts;
 pub mod types;
 
 use axum::Router;

@@ -2,18 +2,19 @@
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::model::{self as product, Entity as Products};
+use super::search_counts::{CountKey, SearchCounts};
 use crate::money::Money;
 use crate::pagination::{PageRequest, contains, fetch_page};
 
-pub async fn find_by_id(
-    db: &impl ConnectionTrait,
-    id: i64,
-) -> Result<Option<product::Model>, DbErr> {
-    Products::find_by_id(id).one(db).await
+pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<product::Model>, DbErr> {
+    let row =
+        crate::db::fetch_optional_by_id(db, "SELECT * FROM products WHERE id = ?", id).await?;
+    row.map(|row| product::Model::from_query_result(&row, ""))
+        .transpose()
 }
 
 pub async fn find_by_id_for_update(
@@ -134,6 +135,7 @@ pub struct ProductFilter {
 /// One page of products in the requested order; ties are always broken by id, descending.
 pub async fn list(
     db: &DatabaseConnection,
+    counts: &SearchCounts,
     filter: &ProductFilter,
     page: PageRequest,
 ) -> Result<(Vec<product::Model>, u64), DbErr> {
@@ -152,7 +154,21 @@ pub async fn list(
     let total = if unfiltered {
         crate::row_counts::get(db, crate::row_counts::PRODUCTS).await?
     } else {
-        query.clone().count(db).await?
+        let key = CountKey {
+            search: filter.search.clone(),
+            min_cents: filter.min_price.map(Money::cents),
+            max_cents: filter.max_price.map(Money::cents),
+        };
+        // Read before counting: a write that lands in between bumps it past this version.
+        let version = crate::row_counts::get(db, crate::row_counts::PRODUCT_CHANGES).await?;
+        match counts.get(&key, version) {
+            Some(total) => total,
+            None => {
+                let total = query.clone().count(db).await?;
+                counts.put(key, version, total);
+                total
+            }
+        }
     };
     query = match filter.sort {
         ProductSort::Name => query.order_by_asc(product::Column::NameKey),

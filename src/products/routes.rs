@@ -43,7 +43,7 @@ pub async fn list_products(
         max_price,
         sort,
     };
-    let (products, total) = queries::list(&state.db, &filter, page).await?;
+    let (products, total) = queries::list(&state.db, &state.product_counts, &filter, page).await?;
     let items = products.into_iter().map(ProductResponse::from).collect();
     Ok(Json(Page {
         key: "products",
@@ -75,6 +75,7 @@ pub async fn create_product(
     let tx = begin_write(&state.db).await?;
     let product = queries::insert(&tx, new).await?;
     row_counts::adjust(&tx, row_counts::PRODUCTS, 1).await?;
+    row_counts::adjust(&tx, row_counts::PRODUCT_CHANGES, 1).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(product.into())))
 }
@@ -93,6 +94,7 @@ pub async fn update_product(
         .await?
         .ok_or_else(|| product_not_found(id))?;
     let updated = queries::update(&tx, product, changes).await?;
+    row_counts::adjust(&tx, row_counts::PRODUCT_CHANGES, 1).await?;
     tx.commit().await?;
     Ok(Json(updated.into()))
 }
@@ -109,6 +111,7 @@ pub async fn delete_product(
         return Err(product_not_found(id));
     }
     row_counts::adjust(&tx, row_counts::PRODUCTS, -1).await?;
+    row_counts::adjust(&tx, row_counts::PRODUCT_CHANGES, 1).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

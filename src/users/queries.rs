@@ -3,15 +3,18 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::model::{self as user, Entity as Users};
 use crate::domain::{Email, Role, Username};
 use crate::pagination::{PageRequest, contains, fetch_page};
 
-pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<user::Model>, DbErr> {
-    Users::find_by_id(id).one(db).await
+/// The hot path: every authenticated request reads its caller here.
+pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<user::Model>, DbErr> {
+    let row = crate::db::fetch_optional_by_id(db, "SELECT * FROM users WHERE id = ?", id).await?;
+    row.map(|row| user::Model::from_query_result(&row, ""))
+        .transpose()
 }
 
 /// The user, locked until the transaction ends (where the backend locks rows), so a

@@ -45,11 +45,11 @@ async fn post(
 }
 
 /// A TCP forwarder in front of the database server that can be cut and restored, to play
-/// an unreachable database.
+/// an unreachable database. A cut closes every forwarded connection before it returns.
 struct FlakyLink {
     address: SocketAddr,
     up: Arc<AtomicBool>,
-    generation: Arc<std::sync::atomic::AtomicU64>,
+    connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 impl FlakyLink {
@@ -57,47 +57,42 @@ impl FlakyLink {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let up = Arc::new(AtomicBool::new(true));
-        let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (up2, generation2) = (up.clone(), generation.clone());
+        let connections = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, connections2) = (up.clone(), connections.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
                     continue;
                 };
-                // The generation first, then the state: a cut landing in between is seen
-                // by one check or the other, so no connection outlives a cut.
-                let born = generation2.load(Ordering::SeqCst);
+                // Checked under the lock that `cut` takes, so a connection is either refused
+                // here or registered before the cut aborts them all.
+                let mut open = connections2.lock().unwrap();
                 if !up2.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
-                let (up3, generation3) = (up2.clone(), generation2.clone());
-                tokio::spawn(async move {
+                let forward = tokio::spawn(async move {
                     let Ok(mut outbound) = TcpStream::connect(target).await else {
                         return;
                     };
-                    let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
-                    let cut = async {
-                        while up3.load(Ordering::SeqCst)
-                            && generation3.load(Ordering::SeqCst) == born
-                        {
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    };
-                    tokio::select! { _ = copy => {}, () = cut => {} }
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                 });
+                open.push(forward.abort_handle());
             }
         });
         FlakyLink {
             address,
             up,
-            generation,
+            connections,
         }
     }
 
     fn cut(&self) {
+        let mut open = self.connections.lock().unwrap();
         self.up.store(false, Ordering::SeqCst);
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        for connection in open.drain(..) {
+            connection.abort();
+        }
     }
 
     fn restore(&self) {
@@ -170,6 +165,19 @@ crate::tests! {
         assert_eq!(res.status(), StatusCode::OK);
         let seen = json_of(client.get(format!("{}/users/{user_id}", b.url)).bearer_auth(&boss2).send().await.unwrap(), StatusCode::OK).await;
         assert!(seen.get("email").is_none(), "demoted on A, no longer admin on B");
+
+        // A search total counted (and cached) on B follows a product written through A.
+        let search = |url: String| {
+            let client = client.clone();
+            async move { json_of(client.get(format!("{url}/products?q=lamp&sort=price")).send().await.unwrap(), StatusCode::OK).await["total"].as_u64().unwrap() }
+        };
+        assert_eq!(search(b.url.clone()).await, 0);
+        let res = post(&client, format!("{}/products", a.url), Some(&boss1), json!({"name": "Desk lamp", "price": "12.00"})).await;
+        let lamp = json_of(res, StatusCode::CREATED).await["id"].as_i64().unwrap();
+        assert_eq!(search(b.url.clone()).await, 1, "a creation on A is counted on B");
+        let res = client.patch(format!("{}/products/{lamp}", a.url)).bearer_auth(&boss1).json(&json!({"name": "Desk light"})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(search(b.url.clone()).await, 0, "a rename on A is seen by B's search");
 
         // A user deleted through B loses access through A at once.
         let res = client.delete(format!("{}/users/{user_id}", b.url)).bearer_auth(&access).send().await.unwrap();

@@ -43,6 +43,39 @@ async fn list(app: &TestApp, query: &str) -> Value {
 }
 
 crate::tests! {
+    async fn search_totals_follow_every_write() {
+        // Filtered totals are cached between product writes: every kind of write must show.
+        let app = spawn_app().await;
+        let admin = app.create_admin().await;
+        let total = |query: &'static str| {
+            let app = &app;
+            async move { list(app, query).await["total"].as_u64().unwrap() }
+        };
+        let lamp = create(&app, &admin, json!({"name": "Desk lamp", "price": "10.00"})).await;
+        create(&app, &admin, json!({"name": "Floor LAMP", "price": "50.00"})).await;
+        assert_eq!(total("?q=lamp").await, 2);
+        assert_eq!(total("?q=lamp&max_price=20").await, 1);
+        assert_eq!(total("?q=lamp").await, 2, "asked twice, still right");
+
+        create(&app, &admin, json!({"name": "Lamp shade", "price": "5.00"})).await;
+        assert_eq!(total("?q=lamp").await, 3, "after a creation");
+        assert_eq!(total("?q=lamp&max_price=20").await, 2);
+
+        let id = lamp["id"].as_i64().unwrap();
+        let res = app.patch(&format!("/products/{id}"), Some(&admin.access), &json!({"price": "25.00"})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(total("?q=lamp&max_price=20").await, 1, "after a price change");
+        let res = app.patch(&format!("/products/{id}"), Some(&admin.access), &json!({"name": "Desk light"})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(total("?q=lamp").await, 2, "after a rename");
+
+        let shade = list(&app, "?q=shade").await["products"][0]["id"].as_i64().unwrap();
+        let res = app.delete(&format!("/products/{shade}"), Some(&admin.access)).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        assert_eq!(total("?q=lamp").await, 1, "after a deletion");
+        assert_eq!(names(&list(&app, "?q=lamp").await), ["Floor LAMP"]);
+    }
+
     async fn admins_create_and_everyone_reads() {
         let app = spawn_app().await;
         let admin = app.create_admin().await;
