@@ -42,7 +42,8 @@ curl -sf -X POST "$URL/auth/register" -H 'Content-Type: application/json' \
   -d '{"username":"bencher","email":"bencher@example.com","password":"bench-password"}' >/dev/null
 TOKEN=$(curl -sf -X POST "$URL/auth/login" -H 'Content-Type: application/json' \
   -d '{"email":"bencher@example.com","password":"bench-password"}' | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
-USER_ID=$(curl -sf "$URL/auth/me" -H "Authorization: Bearer $TOKEN" | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')
+# Another user's profile: the general case, which reads the caller and then the user.
+USER_ID=1
 POST_ID=$(curl -sf "$URL/posts?limit=1" | python3 -c 'import json,sys;print(json.load(sys.stdin)["posts"][0]["id"])')
 
 cat > "$WORK/report.lua" <<'LUA'

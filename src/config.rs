@@ -39,6 +39,8 @@ pub struct Config {
     pub jwt_secret: Vec<u8>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long a stored `Idempotency-Key` response is replayed (`IDEMPOTENCY_KEY_TTL_SECONDS`).
+    pub idempotency_key_ttl: Duration,
     pub password_min_length: usize,
     pub rate_limit_auth_per_minute: u32,
     /// Peers whose `X-Forwarded-For` is believed (load balancers, reverse proxies).
@@ -65,6 +67,7 @@ impl std::fmt::Debug for Config {
             .field("jwt_secret", &"<redacted>")
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("idempotency_key_ttl", &self.idempotency_key_ttl)
             .field("password_min_length", &self.password_min_length)
             .field(
                 "rate_limit_auth_per_minute",
@@ -154,6 +157,7 @@ impl Config {
             jwt_secret,
             access_token_ttl: lifetime(&get, "JWT_ACCESS_TOKEN_EXPIRES", 900)?,
             refresh_token_ttl: lifetime(&get, "JWT_REFRESH_TOKEN_EXPIRES", 2_592_000)?,
+            idempotency_key_ttl: lifetime(&get, "IDEMPOTENCY_KEY_TTL_SECONDS", 86_400)?,
             password_min_length: {
                 let n = parse_var(&get, "PASSWORD_MIN_LENGTH", 8usize)?;
                 if !(1..=crate::domain::PASSWORD_MAX_LENGTH).contains(&n) {
@@ -188,7 +192,7 @@ impl Config {
     }
 }
 
-/// Token lifetimes: 1 second to 10 years (beyond that, timestamps stop being meaningful).
+/// Token and idempotency-key lifetimes: 1 second to 10 years (beyond that, timestamps stop being meaningful).
 fn lifetime(
     get: &impl Fn(&str) -> Option<String>,
     name: &str,

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod cli;
 pub mod client_ip;
+pub mod conditional;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod http;
+pub mod idempotency;
 pub mod migration;
 pub mod money;
 pub mod pagination;

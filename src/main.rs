@@ -5,10 +5,30 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// Commit mimalloc's arena memory as it is used rather than all at once: idle RSS ~15 MiB
+/// instead of ~24. It must be set before the first allocation, which Rust's runtime makes
+/// before `main`, hence a constructor in `.init_array`. `MIMALLOC_ARENA_EAGER_COMMIT` in the
+/// environment still wins.
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static LAZY_ARENA_COMMIT: extern "C" fn() = {
+    extern "C" fn lazy_arena_commit() {
+        if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
+            // SAFETY: runs single-threaded before `main`; option 4 is `arena_eager_commit`.
+            unsafe { libmimalloc_sys::mi_option_set(4, 0) };
+        }
+    }
+    lazy_arena_commit
+};
+
+fn main() -> std::process::ExitCode {
     let cli = larch::cli::Cli::parse();
-    match larch::cli::run(cli).await {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("starting the tokio runtime");
+    match runtime.block_on(larch::cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("larch: {e:#}");

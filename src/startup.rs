@@ -194,8 +194,8 @@ impl Application {
     }
 }
 
-/// Periodic clean-up that never blocks a request: expired refresh-token rows and ended
-/// rate-limit windows, every five minutes.
+/// Periodic clean-up that never blocks a request: expired refresh-token rows, expired
+/// idempotency keys and ended rate-limit windows, every five minutes.
 async fn housekeeping(db: DatabaseConnection) {
     let mut every = tokio::time::interval(Duration::from_secs(300));
     loop {
@@ -205,6 +205,11 @@ async fn housekeeping(db: DatabaseConnection) {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "expired refresh tokens removed"),
             Err(e) => tracing::warn!(error = %e, "removing expired refresh tokens failed"),
+        }
+        match crate::idempotency::delete_expired(&db, chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "expired idempotency keys removed"),
+            Err(e) => tracing::warn!(error = %e, "removing expired idempotency keys failed"),
         }
         if let Err(e) = crate::rate_limit::delete_expired(&db, chrono::Utc::now().timestamp()).await
         {

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 
 use super::refresh_tokens;
 use super::types::{TokenPair, parse_credentials, parse_password_change, parse_registration};
+use crate::conditional::{Preconditions, Tagged};
 use crate::db::begin_write;
 use crate::domain::{PASSWORD_MAX_LENGTH, Role};
 use crate::error::{ApiResult, conflict, forbidden, unauthorized};
@@ -104,8 +105,8 @@ pub async fn refresh(
 }
 
 /// `GET /auth/me`.
-pub async fn me(caller: AuthUser) -> Json<UserResponse> {
-    Json(UserResponse::full(&caller.0))
+pub async fn me(caller: AuthUser, preconditions: Preconditions) -> ApiResult<Tagged> {
+    Ok(Tagged::ok(&UserResponse::full(&caller.0))?.unless_current(&preconditions))
 }
 
 /// `POST /auth/logout`: revokes the presented refresh token and its family.

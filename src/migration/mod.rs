@@ -12,6 +12,7 @@ mod m20261125_000004_create_posts;
 mod m20261125_000005_create_products;
 mod m20261125_000006_create_row_counts;
 mod m20261125_000007_count_product_changes;
+mod m20261125_000008_create_idempotency_keys;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_create_products::Migration),
             Box::new(m20261125_000006_create_row_counts::Migration),
             Box::new(m20261125_000007_count_product_changes::Migration),
+            Box::new(m20261125_000008_create_idempotency_keys::Migration),
         ]
     }
 }

@@ -76,6 +76,10 @@ pub async fn update(
     current: post::Model,
     changes: PostChanges,
 ) -> Result<post::Model, DbErr> {
+    // Values equal to the stored ones are no change: `updated_at` (and the ETag) stay.
+    let title = changes.title.filter(|t| *t != current.title);
+    let body = changes.body.filter(|b| *b != current.body);
+    let changes = PostChanges { title, body };
     if changes.title.is_none() && changes.body.is_none() {
         return Ok(current);
     }

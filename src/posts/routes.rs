@@ -3,12 +3,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 
 use super::queries::{self, NewPost, PostFilter};
 use super::types::{PostResponse, parse_new_post, parse_post_changes};
+use crate::conditional::{Preconditions, Tagged, etag_of_value};
 use crate::db::begin_write;
 use crate::error::{ApiError, ApiResult, forbidden, not_found};
 use crate::extract::{AuthUser, JsonObject, PathId, PathIds, parse_id};
+use crate::idempotency::{self, Claim, IdempotencyKey};
 use crate::pagination::{Page, PageRequest, QueryErrors, QueryParams, parse_search};
 use crate::row_counts;
 use crate::state::AppState;
@@ -52,27 +55,25 @@ async fn page_of_posts(
 pub async fn get_post(
     State(state): State<AppState>,
     PathId(id): PathId,
-) -> ApiResult<Json<PostResponse>> {
+    preconditions: Preconditions,
+) -> ApiResult<Tagged> {
     let (post, author) = queries::find_with_author(&state.db, id)
         .await?
         .ok_or_else(|| post_not_found(id))?;
-    Ok(Json(PostResponse::new(post, author)))
-}
-
-async fn respond(state: &AppState, post: super::model::Model) -> ApiResult<Json<PostResponse>> {
-    let author = users::find_by_id(&state.db, post.user_id)
-        .await?
-        .map(|u| u.username)
-        .unwrap_or_default();
-    Ok(Json(PostResponse::new(post, author)))
+    Ok(Tagged::ok(&PostResponse::new(post, author))?.unless_current(&preconditions))
 }
 
 /// `POST /posts`: the caller is the author.
 pub async fn create_post(
     State(state): State<AppState>,
     caller: AuthUser,
+    key: IdempotencyKey,
     JsonObject(body): JsonObject,
-) -> ApiResult<(StatusCode, Json<PostResponse>)> {
+) -> ApiResult<Response> {
+    let claim = Claim::new(key, caller.id(), "POST /posts", &body);
+    if let Some(first) = idempotency::replay_if_seen(&state.db, claim.as_ref()).await? {
+        return Ok(first);
+    }
     let new = parse_new_post(body)?;
     let tx = begin_write(&state.db).await?;
     let post = queries::insert(
@@ -85,11 +86,12 @@ pub async fn create_post(
     )
     .await?;
     row_counts::adjust(&tx, row_counts::POSTS, 1).await?;
-    tx.commit().await?;
-    Ok((
+    let response = Tagged::new(
         StatusCode::CREATED,
-        Json(PostResponse::new(post, caller.0.username.clone())),
-    ))
+        &PostResponse::new(post, caller.0.username.clone()),
+    )?;
+    let ttl = state.config.idempotency_key_ttl;
+    idempotency::commit_created(&state.db, tx, claim.as_ref(), response, ttl).await
 }
 
 /// `PUT`/`PATCH /posts/{id}`: the author or an admin.
@@ -97,17 +99,23 @@ pub async fn update_post(
     State(state): State<AppState>,
     PathId(id): PathId,
     caller: AuthUser,
+    preconditions: Preconditions,
     JsonObject(body): JsonObject,
-) -> ApiResult<Json<PostResponse>> {
+) -> ApiResult<Tagged> {
     let changes = parse_post_changes(body)?;
     let tx = begin_write(&state.db).await?;
     let post = queries::find_by_id_for_update(&tx, id)
         .await?
         .ok_or_else(|| post_not_found(id))?;
     may_edit(&caller, &post)?;
+    let author = users::username_of(&tx, post.user_id).await?;
+    preconditions.check_if_match(&etag_of_value(&PostResponse::new(
+        post.clone(),
+        author.clone(),
+    ))?)?;
     let updated = queries::update(&tx, post, changes).await?;
     tx.commit().await?;
-    respond(&state, updated).await
+    Tagged::ok(&PostResponse::new(updated, author))
 }
 
 /// `DELETE /posts/{id}`: the author or an admin.
@@ -115,12 +123,17 @@ pub async fn delete_post(
     State(state): State<AppState>,
     PathId(id): PathId,
     caller: AuthUser,
+    preconditions: Preconditions,
 ) -> ApiResult<StatusCode> {
     let tx = begin_write(&state.db).await?;
     let post = queries::find_by_id_for_update(&tx, id)
         .await?
         .ok_or_else(|| post_not_found(id))?;
     may_edit(&caller, &post)?;
+    if preconditions.has_if_match() {
+        let author = users::username_of(&tx, post.user_id).await?;
+        preconditions.check_if_match(&etag_of_value(&PostResponse::new(post, author))?)?;
+    }
     if queries::delete(&tx, id).await? {
         row_counts::adjust(&tx, row_counts::POSTS, -1).await?;
     }
@@ -156,7 +169,8 @@ pub async fn list_user_posts(
 pub async fn get_user_post(
     State(state): State<AppState>,
     PathIds(ids): PathIds,
-) -> ApiResult<Json<PostResponse>> {
+    preconditions: Preconditions,
+) -> ApiResult<Tagged> {
     let [user_id, post_id] = ids[..] else {
         return Err(not_found(crate::extract::NOT_FOUND_MESSAGE));
     };
@@ -164,7 +178,7 @@ pub async fn get_user_post(
         .await?
         .filter(|(post, _)| post.user_id == user_id)
         .ok_or_else(|| not_found(format!("Post {post_id} not found for user {user_id}")))?;
-    Ok(Json(PostResponse::new(post, author)))
+    Ok(Tagged::ok(&PostResponse::new(post, author))?.unless_current(&preconditions))
 }
 
 fn post_not_found(id: i64) -> ApiError {

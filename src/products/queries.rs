@@ -66,25 +66,32 @@ pub async fn update(
     changes: ProductChanges,
 ) -> Result<product::Model, DbErr> {
     let mut active: product::ActiveModel = current.clone().into();
+    // Values equal to the stored ones are no change: `updated_at` (and the ETag) stay.
     let mut changed = false;
-    if let Some(name) = changes.name {
+    if let Some(name) = changes.name.filter(|name| *name != current.name) {
         active.name_key = Set(name.to_lowercase());
         active.name = Set(name);
         changed = true;
     }
-    if let Some(description) = changes.description {
+    if let Some(description) = changes
+        .description
+        .filter(|description| *description != current.description)
+    {
         active.description = Set(description);
         changed = true;
     }
-    if let Some(price) = changes.price {
+    if let Some(price) = changes
+        .price
+        .filter(|price| price.cents() != current.price_cents)
+    {
         active.price_cents = Set(price.cents());
         changed = true;
     }
-    if let Some(sku) = changes.sku {
+    if let Some(sku) = changes.sku.filter(|sku| *sku != current.sku) {
         active.sku = Set(sku);
         changed = true;
     }
-    if let Some(stock) = changes.stock {
+    if let Some(stock) = changes.stock.filter(|stock| *stock != current.stock) {
         active.stock = Set(stock);
         changed = true;
     }

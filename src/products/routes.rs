@@ -3,12 +3,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 
 use super::queries::{self, ProductFilter, ProductSort};
 use super::types::{ProductResponse, parse_new_product, parse_product_changes};
+use crate::conditional::{Preconditions, Tagged, etag_of_value};
 use crate::db::begin_write;
 use crate::error::{ApiError, ApiResult, forbidden, not_found};
 use crate::extract::{AuthUser, JsonObject, PathId};
+use crate::idempotency::{self, Claim, IdempotencyKey};
 use crate::money::Money;
 use crate::pagination::{Page, PageRequest, QueryErrors, QueryParams, parse_search};
 use crate::row_counts;
@@ -57,27 +60,41 @@ pub async fn list_products(
 pub async fn get_product(
     State(state): State<AppState>,
     PathId(id): PathId,
-) -> ApiResult<Json<ProductResponse>> {
+    preconditions: Preconditions,
+) -> ApiResult<Tagged> {
     let product = queries::find_by_id(&state.db, id)
         .await?
         .ok_or_else(|| product_not_found(id))?;
-    Ok(Json(product.into()))
+    Ok(Tagged::ok(&ProductResponse::from(product))?.unless_current(&preconditions))
 }
 
 /// `POST /products`: admins only.
 pub async fn create_product(
     State(state): State<AppState>,
     caller: AuthUser,
+    key: IdempotencyKey,
     JsonObject(body): JsonObject,
-) -> ApiResult<(StatusCode, Json<ProductResponse>)> {
+) -> ApiResult<Response> {
     require_admin(&caller)?;
+    let claim = Claim::new(key, caller.id(), "POST /products", &body);
+    if let Some(first) = idempotency::replay_if_seen(&state.db, claim.as_ref()).await? {
+        return Ok(first);
+    }
     let new = parse_new_product(body)?;
     let tx = begin_write(&state.db).await?;
-    let product = queries::insert(&tx, new).await?;
+    let product = match queries::insert(&tx, new).await {
+        Ok(product) => product,
+        // A retry racing its first attempt collides on the sku: answer as the first did.
+        Err(error) => {
+            tx.rollback().await?;
+            return idempotency::replay_or(&state.db, claim.as_ref(), error.into()).await;
+        }
+    };
     row_counts::adjust(&tx, row_counts::PRODUCTS, 1).await?;
     row_counts::adjust(&tx, row_counts::PRODUCT_CHANGES, 1).await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(product.into())))
+    let response = Tagged::new(StatusCode::CREATED, &ProductResponse::from(product))?;
+    let ttl = state.config.idempotency_key_ttl;
+    idempotency::commit_created(&state.db, tx, claim.as_ref(), response, ttl).await
 }
 
 /// `PUT`/`PATCH /products/{id}`: admins only.
@@ -85,18 +102,20 @@ pub async fn update_product(
     State(state): State<AppState>,
     PathId(id): PathId,
     caller: AuthUser,
+    preconditions: Preconditions,
     JsonObject(body): JsonObject,
-) -> ApiResult<Json<ProductResponse>> {
+) -> ApiResult<Tagged> {
     require_admin(&caller)?;
     let changes = parse_product_changes(body)?;
     let tx = begin_write(&state.db).await?;
     let product = queries::find_by_id_for_update(&tx, id)
         .await?
         .ok_or_else(|| product_not_found(id))?;
+    preconditions.check_if_match(&etag_of_value(&ProductResponse::from(product.clone()))?)?;
     let updated = queries::update(&tx, product, changes).await?;
     row_counts::adjust(&tx, row_counts::PRODUCT_CHANGES, 1).await?;
     tx.commit().await?;
-    Ok(Json(updated.into()))
+    Tagged::ok(&ProductResponse::from(updated))
 }
 
 /// `DELETE /products/{id}`: admins only.
@@ -104,9 +123,14 @@ pub async fn delete_product(
     State(state): State<AppState>,
     PathId(id): PathId,
     caller: AuthUser,
+    preconditions: Preconditions,
 ) -> ApiResult<StatusCode> {
     require_admin(&caller)?;
     let tx = begin_write(&state.db).await?;
+    let product = queries::find_by_id_for_update(&tx, id)
+        .await?
+        .ok_or_else(|| product_not_found(id))?;
+    preconditions.check_if_match(&etag_of_value(&ProductResponse::from(product))?)?;
     if !queries::delete(&tx, id).await? {
         return Err(product_not_found(id));
     }

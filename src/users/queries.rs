@@ -17,6 +17,12 @@ pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<user:
         .transpose()
 }
 
+/// A user's username, read in `db` (which may be a transaction): `""` if there is none.
+pub async fn username_of(db: &impl ConnectionTrait, id: i64) -> Result<String, DbErr> {
+    let user = Users::find_by_id(id).one(db).await?;
+    Ok(user.map(|u| u.username).unwrap_or_default())
+}
+
 /// The user, locked until the transaction ends (where the backend locks rows), so a
 /// concurrent update or delete of the same account waits instead of racing.
 pub async fn find_by_id_for_update(
@@ -79,6 +85,12 @@ pub async fn update(
     current: user::Model,
     changes: UserChanges,
 ) -> Result<user::Model, DbErr> {
+    // Values equal to the stored ones are no change: `updated_at` (and the ETag) stay.
+    let changes = UserChanges {
+        username: changes.username.filter(|u| u.as_str() != current.username),
+        email: changes.email.filter(|e| e.as_str() != current.email),
+        role: changes.role.filter(|r| r.as_str() != current.role),
+    };
     if changes.is_empty() {
         return Ok(current);
     }

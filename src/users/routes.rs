@@ -9,6 +9,7 @@ use super::types::{UserResponse, parse_user_changes};
 use sea_orm::DatabaseConnection;
 
 use super::model as user;
+use crate::conditional::{Preconditions, Tagged, etag_of_value};
 use crate::db::{begin_write, retry_transient};
 use crate::domain::Role;
 use crate::error::{ApiResult, forbidden, not_found, unprocessable};
@@ -40,8 +41,8 @@ pub async fn list_users(
 }
 
 /// `GET /users/profile`: the caller, as `/auth/me`.
-pub async fn profile(viewer: AuthUser) -> Json<UserResponse> {
-    Json(UserResponse::full(&viewer.0))
+pub async fn profile(viewer: AuthUser, preconditions: Preconditions) -> ApiResult<Tagged> {
+    Ok(Tagged::ok(&UserResponse::full(&viewer.0))?.unless_current(&preconditions))
 }
 
 /// `GET /users/{id}`.
@@ -49,11 +50,12 @@ pub async fn get_user(
     State(state): State<AppState>,
     PathId(id): PathId,
     viewer: AuthUser,
-) -> ApiResult<Json<UserResponse>> {
+    preconditions: Preconditions,
+) -> ApiResult<Tagged> {
     let user = queries::find_by_id(&state.db, id)
         .await?
         .ok_or_else(|| user_not_found(id))?;
-    Ok(Json(UserResponse::seen_by(&user, &viewer.0)))
+    Ok(Tagged::ok(&UserResponse::seen_by(&user, &viewer.0))?.unless_current(&preconditions))
 }
 
 /// `PUT`/`PATCH /users/{id}`: the user themself or an admin; `role` only by admins; the last
@@ -62,21 +64,27 @@ pub async fn update_user(
     State(state): State<AppState>,
     PathId(id): PathId,
     caller: AuthUser,
+    preconditions: Preconditions,
     JsonObject(body): JsonObject,
-) -> ApiResult<Json<UserResponse>> {
+) -> ApiResult<Tagged> {
     may_manage(&caller, id)?;
     let changes = parse_user_changes(body)?;
     if changes.role.is_some() && !caller.is_admin() {
         return Err(forbidden("Only admins can change roles"));
     }
 
-    let updated = retry_transient(|| apply_changes(&state.db, id, changes.clone())).await?;
-    Ok(Json(UserResponse::seen_by(&updated, &caller.0)))
+    let updated =
+        retry_transient(|| apply_changes(&state.db, &caller, &preconditions, id, changes.clone()))
+            .await?;
+    Tagged::ok(&UserResponse::seen_by(&updated, &caller.0))
 }
 
-/// The transaction of an update: checked against the last-admin rule under lock.
+/// The transaction of an update: checked against `If-Match` and the last-admin rule under
+/// lock.
 async fn apply_changes(
     db: &DatabaseConnection,
+    caller: &AuthUser,
+    preconditions: &Preconditions,
     id: i64,
     changes: UserChanges,
 ) -> ApiResult<user::Model> {
@@ -90,6 +98,7 @@ async fn apply_changes(
     let target = queries::find_by_id_for_update(&tx, id)
         .await?
         .ok_or_else(|| user_not_found(id))?;
+    preconditions.check_if_match(&etag_of_value(&UserResponse::seen_by(&target, &caller.0))?)?;
     let demoting = target.is_admin() && changes.role == Some(Role::User);
     if demoting && only_admin_is(&admins, id) {
         return Err(unprocessable("Cannot demote the last admin"));
@@ -109,19 +118,27 @@ pub async fn delete_user(
     State(state): State<AppState>,
     PathId(id): PathId,
     caller: AuthUser,
+    preconditions: Preconditions,
 ) -> ApiResult<StatusCode> {
     may_manage(&caller, id)?;
-    retry_transient(|| remove(&state.db, id)).await?;
+    retry_transient(|| remove(&state.db, &caller, &preconditions, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The transaction of a deletion: checked against the last-admin rule under lock.
-async fn remove(db: &DatabaseConnection, id: i64) -> ApiResult<()> {
+/// The transaction of a deletion: checked against `If-Match` and the last-admin rule under
+/// lock.
+async fn remove(
+    db: &DatabaseConnection,
+    caller: &AuthUser,
+    preconditions: &Preconditions,
+    id: i64,
+) -> ApiResult<()> {
     let tx = begin_write(db).await?;
     let admins = queries::lock_admin_ids(&tx).await?;
     let target = queries::find_by_id_for_update(&tx, id)
         .await?
         .ok_or_else(|| user_not_found(id))?;
+    preconditions.check_if_match(&etag_of_value(&UserResponse::seen_by(&target, &caller.0))?)?;
     if target.is_admin() && only_admin_is(&admins, id) {
         return Err(unprocessable("Cannot delete the last admin"));
     }

@@ -13,6 +13,7 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 mod auth;
 mod cli;
+mod concurrency;
 mod conventions;
 mod errors;
 mod helpers;
@@ -30,6 +31,7 @@ fn suite() -> Vec<Test> {
     [
         auth::tests(),
         cli::tests(),
+        concurrency::tests(),
         conventions::tests(),
         errors::tests(),
         instances::tests(),

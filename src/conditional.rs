@@ -1,0 +1,219 @@
+//! Conditional requests (contract section 9). Every single-resource response carries an
+//! `ETag` computed from the exact JSON it sends, so the tag changes when anything in the
+//! representation changes, and only then. `If-None-Match` on a `GET` with a current tag gives
+//! `304`; `If-Match` on a write with a tag that is no longer current gives `412`. Writes check
+//! `If-Match` inside their transaction, against the row they have locked, so the check and the
+//! write are one atomic step.
+
+use axum::body::Bytes;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, ApiResult};
+
+/// The strong entity tag of a JSON representation: a quoted 128-bit prefix of its SHA-256.
+pub fn etag_of(json: &[u8]) -> String {
+    let digest = Sha256::digest(json);
+    format!("\"{}\"", hex::encode(&digest[..16]))
+}
+
+/// The tag of `value` as the API would send it.
+pub fn etag_of_value<T: Serialize>(value: &T) -> ApiResult<String> {
+    Ok(etag_of(&to_json(value)?))
+}
+
+fn to_json<T: Serialize>(value: &T) -> ApiResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// The request's `If-Match` and `If-None-Match` headers (every line of each, joined).
+#[derive(Debug, Default, Clone)]
+pub struct Preconditions {
+    if_match: Option<String>,
+    if_none_match: Option<String>,
+}
+
+impl Preconditions {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let joined = |name| {
+            let values: Vec<&str> = headers
+                .get_all(name)
+                .iter()
+                // A value that is not visible ASCII cannot name our tags: it matches nothing.
+                .map(|value| value.to_str().unwrap_or("\"\u{0}\""))
+                .collect();
+            (!values.is_empty()).then(|| values.join(","))
+        };
+        Preconditions {
+            if_match: joined(header::IF_MATCH),
+            if_none_match: joined(header::IF_NONE_MATCH),
+        }
+    }
+
+    pub fn has_if_match(&self) -> bool {
+        self.if_match.is_some()
+    }
+
+    /// `412` unless `If-Match` is absent, `*`, or lists `current` (strong comparison: a weak
+    /// tag never matches).
+    pub fn check_if_match(&self, current: &str) -> ApiResult<()> {
+        let Some(list) = &self.if_match else {
+            return Ok(());
+        };
+        let matches = list
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag == current);
+        if matches {
+            Ok(())
+        } else {
+            Err(ApiError::PreconditionFailed(
+                "The resource has changed since the version named in If-Match".into(),
+            ))
+        }
+    }
+
+    /// Whether `If-None-Match` lists `current` or is `*` (weak comparison, as for a `GET`).
+    pub fn none_match_fails(&self, current: &str) -> bool {
+        let Some(list) = &self.if_none_match else {
+            return false;
+        };
+        list.split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == current)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Preconditions {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Preconditions::from_headers(&parts.headers))
+    }
+}
+
+/// One resource as JSON with its `ETag`; `304 Not Modified`, without a body, when the
+/// client's `If-None-Match` already names it.
+#[derive(Debug)]
+pub struct Tagged {
+    status: StatusCode,
+    body: Bytes,
+    etag: HeaderValue,
+    not_modified: bool,
+}
+
+impl Tagged {
+    pub fn new<T: Serialize>(status: StatusCode, value: &T) -> ApiResult<Self> {
+        let body = to_json(value)?;
+        let etag =
+            HeaderValue::try_from(etag_of(&body)).map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(Tagged {
+            status,
+            etag,
+            body: body.into(),
+            not_modified: false,
+        })
+    }
+
+    pub fn ok<T: Serialize>(value: &T) -> ApiResult<Self> {
+        Self::new(StatusCode::OK, value)
+    }
+
+    /// For a `GET`: answers `304` if the client has this version already.
+    pub fn unless_current(mut self, preconditions: &Preconditions) -> Self {
+        self.not_modified = self
+            .etag
+            .to_str()
+            .is_ok_and(|etag| preconditions.none_match_fails(etag));
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+}
+
+impl IntoResponse for Tagged {
+    fn into_response(self) -> Response {
+        let etag = self.etag;
+        if self.not_modified {
+            return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+        }
+        (
+            self.status,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (header::ETAG, etag),
+            ],
+            self.body,
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(name: header::HeaderName, value: &str) -> Preconditions {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_str(value).unwrap());
+        Preconditions::from_headers(&headers)
+    }
+
+    #[test]
+    fn tags_follow_the_bytes() {
+        assert_eq!(etag_of(b"{\"a\":1}"), etag_of(b"{\"a\":1}"));
+        assert_ne!(etag_of(b"{\"a\":1}"), etag_of(b"{\"a\":2}"));
+        assert_eq!(etag_of(b"x").len(), 34);
+    }
+
+    #[test]
+    fn if_match_is_strong_and_takes_lists_and_star() {
+        let tag = etag_of(b"x");
+        assert!(Preconditions::default().check_if_match(&tag).is_ok());
+        assert!(with(header::IF_MATCH, "*").check_if_match(&tag).is_ok());
+        assert!(
+            with(header::IF_MATCH, &format!("\"old\", {tag}"))
+                .check_if_match(&tag)
+                .is_ok()
+        );
+        assert!(
+            with(header::IF_MATCH, "\"old\"")
+                .check_if_match(&tag)
+                .is_err()
+        );
+        assert!(
+            with(header::IF_MATCH, &format!("W/{tag}"))
+                .check_if_match(&tag)
+                .is_err()
+        );
+        assert!(
+            with(header::IF_MATCH, "garbage")
+                .check_if_match(&tag)
+                .is_err()
+        );
+        assert!(with(header::IF_MATCH, "").check_if_match(&tag).is_err());
+    }
+
+    #[test]
+    fn if_none_match_is_weak() {
+        let tag = etag_of(b"x");
+        assert!(!Preconditions::default().none_match_fails(&tag));
+        assert!(with(header::IF_NONE_MATCH, &tag).none_match_fails(&tag));
+        assert!(with(header::IF_NONE_MATCH, &format!("W/{tag}")).none_match_fails(&tag));
+        assert!(with(header::IF_NONE_MATCH, "*").none_match_fails(&tag));
+        assert!(!with(header::IF_NONE_MATCH, "\"other\"").none_match_fails(&tag));
+    }
+}

@@ -1,0 +1,323 @@
+//! `Idempotency-Key` on `POST /posts` and `POST /products` (contract section 9). The first
+//! successful response to a key is stored, per user, in the same transaction as the resource
+//! it created; a retry with the same key and the same request gets that response again
+//! (same status, body and id, plus `Idempotent-Replayed: true`) and creates nothing. The same
+//! key with a different request is `422`. Concurrent first uses race on the unique index
+//! `(user_id, idempotency_key)`: the loser's transaction, resource included, is rolled back
+//! and it answers with the winner's response. Keys expire after `IDEMPOTENCY_KEY_TTL_SECONDS`
+//! (default 24 hours); expired rows are deleted by the housekeeping task, in batches.
+//!
+//! Only successes are stored: a request that failed (`400`, `409`, …) created nothing, so its
+//! retry simply runs again.
+
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use sea_orm::entity::prelude::*;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, QueryFilter, QueryOrder, QuerySelect,
+    Set, SqlErr,
+};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::conditional::Tagged;
+use crate::error::{ApiError, ApiResult, bad_request, unprocessable};
+
+pub const HEADER: &str = "idempotency-key";
+/// Sent on a replayed response.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+pub const MAX_KEY_LENGTH: usize = 255;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "idempotency_keys")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub user_id: i64,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub response_status: i16,
+    pub response_body: String,
+    pub created_at: DateTimeUtc,
+    pub expires_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// The request's `Idempotency-Key`, if it sent one: 1–255 visible ASCII characters.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let mut values = parts.headers.get_all(HEADER).iter();
+        let Some(value) = values.next() else {
+            return Ok(IdempotencyKey(None));
+        };
+        if values.next().is_some() {
+            return Err(bad_request("Send one Idempotency-Key header, not several"));
+        }
+        let key = value
+            .to_str()
+            .ok()
+            .filter(|key| {
+                (1..=MAX_KEY_LENGTH).contains(&key.len())
+                    && key.bytes().all(|b| b.is_ascii_graphic())
+            })
+            .ok_or_else(|| {
+                bad_request(format!(
+                    "Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"
+                ))
+            })?;
+        Ok(IdempotencyKey(Some(key.to_owned())))
+    }
+}
+
+/// One use of a key: who, which key, and a hash of what was asked.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    user_id: i64,
+    key: String,
+    request_hash: String,
+}
+
+/// What an earlier use of the same key decides for this request.
+pub enum Earlier {
+    /// The key is new (or expired): go ahead, then `store` the response.
+    None,
+    /// The same request was answered before: send this again.
+    Replay(Response),
+}
+
+impl Claim {
+    /// `None` when the request carries no key. `route` names the endpoint, so one key sent to
+    /// two endpoints counts as two different requests.
+    pub fn new(
+        key: IdempotencyKey,
+        user_id: i64,
+        route: &str,
+        body: &Map<String, Value>,
+    ) -> Option<Claim> {
+        let key = key.0?;
+        let mut hasher = Sha256::new();
+        hasher.update(route.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(canonical_json(&Value::Object(body.clone())).as_bytes());
+        Some(Claim {
+            user_id,
+            key,
+            request_hash: hex::encode(hasher.finalize()),
+        })
+    }
+
+    /// Looks for an earlier use of this key by this user. A different request under the
+    /// same key is `422`; an expired use is removed and does not count.
+    pub async fn earlier(&self, db: &DatabaseConnection) -> ApiResult<Earlier> {
+        let Some(row) = Entity::find()
+            .filter(Column::UserId.eq(self.user_id))
+            .filter(Column::IdempotencyKey.eq(self.key.as_str()))
+            .one(db)
+            .await?
+        else {
+            return Ok(Earlier::None);
+        };
+        if row.expires_at <= Utc::now() {
+            Entity::delete_many()
+                .filter(Column::Id.eq(row.id))
+                .filter(Column::ExpiresAt.lte(Utc::now()))
+                .exec(db)
+                .await?;
+            return Ok(Earlier::None);
+        }
+        if row.request_hash != self.request_hash {
+            return Err(unprocessable(
+                "This Idempotency-Key was already used with a different request",
+            ));
+        }
+        Ok(Earlier::Replay(replay(&row)))
+    }
+
+    /// Stores `response` for this key in `tx`, the transaction that created the resource.
+    /// `Ok(false)` if another request stored one first (the caller must roll back and ask
+    /// `earlier` again).
+    pub async fn store(
+        &self,
+        tx: &impl ConnectionTrait,
+        response: &Tagged,
+        ttl: Duration,
+    ) -> ApiResult<bool> {
+        let now = crate::time::now();
+        let ttl = chrono::Duration::from_std(ttl).map_err(|e| ApiError::Internal(e.into()))?;
+        let row = ActiveModel {
+            user_id: Set(self.user_id),
+            idempotency_key: Set(self.key.clone()),
+            request_hash: Set(self.request_hash.clone()),
+            response_status: Set(response.status().as_u16() as i16),
+            response_body: Set(String::from_utf8_lossy(response.body()).into_owned()),
+            created_at: Set(now),
+            expires_at: Set(now + ttl),
+            ..Default::default()
+        };
+        match Entity::insert(row).exec(tx).await {
+            Ok(_) => Ok(true),
+            Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Ok(false)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// The earlier response to this request, if the request carries a key that was used before.
+pub async fn replay_if_seen(
+    db: &DatabaseConnection,
+    claim: Option<&Claim>,
+) -> ApiResult<Option<Response>> {
+    match claim {
+        Some(claim) => match claim.earlier(db).await? {
+            Earlier::Replay(response) => Ok(Some(response)),
+            Earlier::None => Ok(None),
+        },
+        None => Ok(None),
+    }
+}
+
+/// A creation failed with `error` (say, a taken unique value): if the request carries a key
+/// whose concurrent first use has meanwhile succeeded, that first response is the answer.
+pub async fn replay_or(
+    db: &DatabaseConnection,
+    claim: Option<&Claim>,
+    error: ApiError,
+) -> ApiResult<Response> {
+    match replay_if_seen(db, claim).await? {
+        Some(first) => Ok(first),
+        None => Err(error),
+    }
+}
+
+/// Ends the transaction that created a resource: stores `response` under the key, if the
+/// request had one, and commits; or, when a concurrent request with the same key got there
+/// first, rolls back (the resource with it) and answers with that request's response.
+pub async fn commit_created(
+    db: &DatabaseConnection,
+    tx: DatabaseTransaction,
+    claim: Option<&Claim>,
+    response: Tagged,
+    ttl: Duration,
+) -> ApiResult<Response> {
+    if let Some(claim) = claim
+        && !claim.store(&tx, &response, ttl).await?
+    {
+        tx.rollback().await?;
+        return match claim.earlier(db).await? {
+            Earlier::Replay(first) => Ok(first),
+            // The winner's row expired in between: extremely unlikely; the client may retry.
+            Earlier::None => Err(ApiError::Contended),
+        };
+    }
+    tx.commit().await?;
+    Ok(response.into_response())
+}
+
+fn replay(row: &Model) -> Response {
+    let status = StatusCode::from_u16(row.response_status as u16).unwrap_or(StatusCode::OK);
+    let etag = crate::conditional::etag_of(row.response_body.as_bytes());
+    let mut response = (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        row.response_body.clone(),
+    )
+        .into_response();
+    if let Ok(etag) = HeaderValue::try_from(etag) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response.headers_mut().insert(
+        HeaderName::from_static(REPLAYED_HEADER),
+        HeaderValue::from_static("true"),
+    );
+    response
+}
+
+/// JSON with every object's keys sorted, so that key order does not make two bodies differ.
+fn canonical_json(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), sorted(v)))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+/// Deletes up to `batch` expired rows at a time until none are left, so that no one
+/// statement holds the table (on SQLite, the database) for long.
+pub async fn delete_expired(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    const BATCH: u64 = 1000;
+    let mut deleted = 0;
+    loop {
+        let ids: Vec<i64> = Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::ExpiresAt.lte(now))
+            .order_by_asc(Column::ExpiresAt)
+            .limit(BATCH)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if ids.is_empty() {
+            return Ok(deleted);
+        }
+        let done = ids.len() < BATCH as usize;
+        deleted += Entity::delete_many()
+            .filter(Column::Id.is_in(ids))
+            .filter(Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected;
+        if done {
+            return Ok(deleted);
+        }
+        // Let requests waiting for the write lock go first.
+        tokio::task::yield_now().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_order_does_not_matter_but_values_do() {
+        let a: Value =
+            serde_json::from_str(r#"{"title":"t","body":{"x":1,"y":[2,{"b":1,"a":2}]}}"#).unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{"body":{"y":[2,{"a":2,"b":1}],"x":1},"title":"t"}"#).unwrap();
+        let c: Value =
+            serde_json::from_str(r#"{"title":"t","body":{"x":1,"y":[{"a":2,"b":1},2]}}"#).unwrap();
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        assert_ne!(canonical_json(&a), canonical_json(&c));
+    }
+}
