@@ -26,8 +26,10 @@ VENV=${VENV:-$FLASK_DIR/.venv}
 STARTED=$(date +%s)
 
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
-cargo build --release --quiet
-BIN=$PWD/target/release/larch
+if [ -n "${LARCH_BIN:-}" ]; then BIN=$LARCH_BIN; else   # LARCH_BIN: a larch binary built elsewhere
+  cargo build --release --quiet
+  BIN=$PWD/target/release/larch
+fi
 if [ ! -x "$VENV/bin/gunicorn" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q -r "$FLASK_DIR/requirements.txt"
@@ -68,6 +70,11 @@ LUA
 bench_server() {
   local name=$1 url=$2 posts=$3 token user_id post_id
   for _ in $(seq 1 200); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
+  if ! curl -sf "$url/healthz" >/dev/null; then
+    echo "$name did not come up on $url; the end of $WORK/$name.log:" >&2
+    tail -20 "$WORK/$name.log" >&2
+    exit 1
+  fi
   curl -sf -X POST "$url/auth/register" -H 'Content-Type: application/json' \
     -d '{"username":"bencher","email":"bencher@example.com","password":"bench-password"}' >/dev/null
   token=$(curl -sf -X POST "$url/auth/login" -H 'Content-Type: application/json' \

@@ -61,6 +61,8 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         products: u64,
     },
+    /// Print the OpenAPI 3.1 document (the one served at /openapi.json) and exit.
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +84,17 @@ pub enum MigrateAction {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Needs no configuration, database or secret.
+    if let Command::Openapi = cli.command {
+        use std::io::Write;
+        let json = crate::openapi::document().to_pretty_json()?;
+        let mut out = std::io::stdout().lock();
+        return match writeln!(out, "{json}") {
+            // `larch openapi | head` is not an error.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+            _ => Ok(()),
+        };
+    }
     let mut config = Config::from_env()?;
     crate::telemetry::init(config.log_format);
     match cli.command {
@@ -95,6 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate { action } => {
             migrate(&config, action.unwrap_or(MigrateAction::Up { steps: None })).await
         }
+        Command::Openapi => Ok(()),
         Command::CreateAdmin { username, email } => create_admin(&config, &username, &email).await,
         Command::Seed {
             users,

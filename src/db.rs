@@ -34,10 +34,7 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
                 .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                // Read pages through a shared memory map rather than a pread into each
-                // connection's own cache: reads by id at a million rows cost less.
-                .pragma("mmap_size", "1073741824");
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
             // An in-memory database lives and dies with its one connection.
             let in_memory = is_in_memory(url);
             let pool = sqlx::sqlite::SqlitePoolOptions::new()

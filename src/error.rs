@@ -92,11 +92,16 @@ impl ApiError {
 }
 
 /// The wire form of every error.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": "Not Found", "message": "User 42 not found", "status": 404}))]
 pub struct ErrorBody {
+    /// The HTTP reason phrase.
     pub error: String,
+    /// A human sentence.
     pub message: String,
+    /// The HTTP status code.
     pub status: u16,
+    /// Validation failures only: every bad field with its messages.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<FieldErrors>,
 }

@@ -1,24 +1,41 @@
 //! `/healthz` (the process is up) and `/readyz` (the database answers).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use serde_json::{Value, json};
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
+/// `{"status": "ok"}`, and for `/readyz` which database answered.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Health {
+    #[schema(example = "ok")]
+    status: String,
+    /// `/readyz` only: `sqlite`, `postgres` or `mysql`.
+    database: Option<String>,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Up", body = Health)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// The database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready", body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     if crate::db::is_reachable(&state.db).await {
         Ok(Json(

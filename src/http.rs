@@ -49,7 +49,9 @@ pub async fn request_context(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    crate::metrics::record_request(&method, route.as_deref(), status, elapsed);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         tracing::info!(
             %method,
@@ -83,7 +85,10 @@ pub async fn record_route(request: Request, next: Next) -> Response {
 pub async fn reject_bad_ids(request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let valid = match RawPathParams::from_request_parts(&mut parts, &()).await {
-        Ok(params) => params.iter().all(|(_, value)| parse_id(value).is_some()),
+        Ok(params) => params
+            .iter()
+            .filter(|(name, _)| *name == "id" || name.ends_with("_id"))
+            .all(|(_, value)| parse_id(value).is_some()),
         Err(_) => false,
     };
     if !valid {

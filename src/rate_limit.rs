@@ -94,6 +94,7 @@ impl FromRequestParts<AppState> for AuthRateLimit {
         let hits = record_hit(&state.db, &format!("{route}:{ip}:{window}"), window_end).await?;
         if hits > limit {
             tracing::warn!(client_ip = %ip, hits, limit, "auth rate limit hit");
+            crate::metrics::record_rate_limited(route);
             return Err(ApiError::TooManyRequests {
                 retry_after: Ord::max(window_end - now, 1).unsigned_abs(),
             });

@@ -23,20 +23,18 @@ use tower_http::timeout::TimeoutLayer;
 use crate::config::{Config, redact_url};
 use crate::migration::Migrator;
 use crate::state::AppState;
-use crate::{auth, db, health, http, posts, products, users};
+use crate::{auth, db, http};
 
 /// The whole HTTP application for `state`: routes, then the layers every request passes.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let routes = Router::new()
-        .merge(health::router())
-        .merge(auth::router())
-        .merge(users::router())
-        .merge(posts::router())
-        .merge(products::router())
+    crate::metrics::init();
+    let (api, _document) = crate::openapi::routes();
+    let routes = api
         .fallback(http::route_not_found)
-        .route_layer(middleware::from_fn(http::record_route))
+        // The later `route_layer` runs first: a bad id's 404 still carries its route.
         .route_layer(middleware::from_fn(http::reject_bad_ids))
+        .route_layer(middleware::from_fn(http::record_route))
         .layer(DefaultBodyLimit::max(config.body_limit))
         .with_state(state);
 

@@ -20,6 +20,14 @@ use crate::users::types::UserResponse;
 /// `POST /auth/register`: `201` with the new user. Uniqueness is the database's to enforce
 /// (so concurrent registrations of one email give one `201`); the check before it only
 /// saves a password hash when the answer is already known.
+#[utoipa::path(post, path = "/auth/register", tag = "auth",
+    request_body = crate::openapi::bodies::RegisterRequest,
+    responses(
+        (status = 201, description = "Registered; the new user", body = UserResponse),
+        (status = 409, description = "Email or username already taken", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit hit (per client IP)", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 pub async fn register(
     _: AuthRateLimit,
     State(state): State<AppState>,
@@ -49,6 +57,14 @@ pub async fn register(
 
 /// `POST /auth/login`: a new token pair. An unknown email costs the same hash as a wrong
 /// password, and both answer the same `401`.
+#[utoipa::path(post, path = "/auth/login", tag = "auth",
+    request_body = crate::openapi::bodies::LoginRequest,
+    responses(
+        (status = 200, description = "A new access and refresh token", body = TokenPair),
+        (status = 401, description = "Bad credentials", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit hit (per client IP)", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 pub async fn login(
     _: AuthRateLimit,
     State(state): State<AppState>,
@@ -93,6 +109,14 @@ fn token_pair(state: &AppState, user_id: i64, refresh_token: String) -> ApiResul
 }
 
 /// `POST /auth/refresh`: rotates the refresh token and returns a new pair.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth",
+    description = "Send the refresh token as the bearer token. It is rotated: the one sent stops working, and sending it again revokes every token of its login.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A new pair", body = TokenPair),
+        (status = 429, description = "Rate limit hit (per client IP)", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 pub async fn refresh(
     _: AuthRateLimit,
     State(state): State<AppState>,
@@ -105,11 +129,24 @@ pub async fn refresh(
 }
 
 /// `GET /auth/me`.
+#[utoipa::path(get, path = "/auth/me", tag = "auth",
+    security(("bearer" = [])),
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier response: `304` if it is still current")),
+    responses(
+        (status = 200, description = "The caller", body = UserResponse,
+            headers(("ETag" = String, description = "Version of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current version",
+            headers(("ETag" = String))),
+    ))]
 pub async fn me(caller: AuthUser, preconditions: Preconditions) -> ApiResult<Tagged> {
     Ok(Tagged::ok(&UserResponse::full(&caller.0))?.unless_current(&preconditions))
 }
 
 /// `POST /auth/logout`: revokes the presented refresh token and its family.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    description = "Send the refresh token as the bearer token: it and every token of the same login are revoked.",
+    security(("bearer" = [])),
+    responses((status = 204, description = "Logged out")))]
 pub async fn logout(
     State(state): State<AppState>,
     presented: RefreshToken,
@@ -120,6 +157,10 @@ pub async fn logout(
 }
 
 /// `POST /auth/logout-all`: revokes every refresh token of the caller.
+#[utoipa::path(post, path = "/auth/logout-all", tag = "auth",
+    description = "Revokes every refresh token of the caller.",
+    security(("bearer" = [])),
+    responses((status = 204, description = "Every session ended")))]
 pub async fn logout_all(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -131,6 +172,10 @@ pub async fn logout_all(
 
 /// `PUT /auth/password`: needs the current password (`403` if wrong, nothing changed);
 /// revokes every refresh token of the caller.
+#[utoipa::path(put, path = "/auth/password", tag = "auth",
+    security(("bearer" = [])),
+    request_body = crate::openapi::bodies::PasswordChangeRequest,
+    responses((status = 204, description = "Changed; every refresh token revoked")))]
 pub async fn change_password(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -9,10 +9,11 @@ use crate::users::types::READ_ONLY_FIELDS;
 use crate::validation::{FieldReader, checked};
 
 /// The answer to login and refresh.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
+    #[schema(value_type = String, example = "Bearer")]
     pub token_type: &'static str,
     /// Seconds the access token lives.
     pub expires_in: u64,

@@ -5,21 +5,19 @@ pub mod queries;
 pub mod routes;
 pub mod types;
 
-use axum::Router;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/posts", get(routes::list_posts).post(routes::create_post))
-        .route(
-            "/posts/{id}",
-            get(routes::get_post)
-                .put(routes::update_post)
-                .patch(routes::update_post)
-                .delete(routes::delete_post),
-        )
-        .route("/users/{id}/posts", get(routes::list_user_posts))
-        .route("/users/{id}/posts/{post_id}", get(routes::get_user_post))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::list_posts, routes::create_post))
+        .routes(routes!(
+            routes::get_post,
+            routes::update_post,
+            routes::delete_post
+        ))
+        .routes(routes!(routes::list_user_posts))
+        .routes(routes!(routes::get_user_post))
 }

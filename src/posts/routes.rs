@@ -18,6 +18,12 @@ use crate::state::AppState;
 use crate::users::queries as users;
 
 /// `GET /posts`: newest first; `?user_id=`, `?q=` (title), `?page`, `?limit`.
+#[utoipa::path(get, path = "/posts", tag = "posts",
+    params(("page" = Option<u64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
+        ("q" = Option<String>, Query, description = "Case-insensitive substring of the title; `%` and `_` are literal"),
+        ("user_id" = Option<i64>, Query, minimum = 1, description = "Only this user's posts")),
+    responses((status = 200, description = "Newest first", body = super::types::PostsPage)))]
 pub async fn list_posts(
     State(state): State<AppState>,
     params: QueryParams,
@@ -52,6 +58,13 @@ async fn page_of_posts(
 }
 
 /// `GET /posts/{id}`.
+#[utoipa::path(get, path = "/posts/{id}", tag = "posts",
+    params(("id" = i64, Path, minimum = 1, description = "Post id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier response: `304` if it is still current")),
+    responses(
+        (status = 200, description = "The post", body = PostResponse, headers(("ETag" = String, description = "Version of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current version",
+            headers(("ETag" = String))),
+    ))]
 pub async fn get_post(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -64,6 +77,16 @@ pub async fn get_post(
 }
 
 /// `POST /posts`: the caller is the author.
+#[utoipa::path(post, path = "/posts", tag = "posts",
+    description = "The caller is the author. With an `Idempotency-Key`, a retry with the same body returns the first response and creates nothing.",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters; scoped to the caller; remembered 24 hours")),
+    request_body = crate::openapi::bodies::NewPostRequest,
+    responses(
+        (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the first response to this key)", body = PostResponse,
+            headers(("ETag" = String), ("Idempotent-Replayed" = Option<String>, description = "`true` on a replayed response"))),
+        (status = 422, description = "This `Idempotency-Key` was used with a different request", body = crate::error::ErrorBody),
+    ))]
 pub async fn create_post(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -95,6 +118,15 @@ pub async fn create_post(
 }
 
 /// `PUT`/`PATCH /posts/{id}`: the author or an admin.
+#[utoipa::path(method(put, patch), path = "/posts/{id}", tag = "posts",
+    description = "The author or an admin. Both methods take partial bodies.",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "Post id"), ("If-Match" = Option<String>, Header, description = "The ETag the change is based on: `412` if the resource has changed since; `*` for any version")),
+    request_body = crate::openapi::bodies::PostUpdateRequest,
+    responses(
+        (status = 200, description = "The updated post", body = PostResponse, headers(("ETag" = String, description = "Version of this representation"))),
+        (status = 412, description = "`If-Match` names a version that is no longer current; nothing changed", body = crate::error::ErrorBody),
+    ))]
 pub async fn update_post(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -119,6 +151,14 @@ pub async fn update_post(
 }
 
 /// `DELETE /posts/{id}`: the author or an admin.
+#[utoipa::path(delete, path = "/posts/{id}", tag = "posts",
+    description = "The author or an admin.",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "Post id"), ("If-Match" = Option<String>, Header, description = "The ETag the change is based on: `412` if the resource has changed since; `*` for any version")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 412, description = "`If-Match` names a version that is no longer current; nothing changed", body = crate::error::ErrorBody),
+    ))]
 pub async fn delete_post(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -142,6 +182,11 @@ pub async fn delete_post(
 }
 
 /// `GET /users/{id}/posts`: that user's posts; `404` if there is no such user.
+#[utoipa::path(get, path = "/users/{id}/posts", tag = "posts",
+    params(("id" = i64, Path, minimum = 1, description = "User id"), ("page" = Option<u64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
+        ("q" = Option<String>, Query, description = "Case-insensitive substring of the title; `%` and `_` are literal")),
+    responses((status = 200, description = "That user's posts, newest first", body = super::types::PostsPage)))]
 pub async fn list_user_posts(
     State(state): State<AppState>,
     PathId(user_id): PathId,
@@ -166,6 +211,14 @@ pub async fn list_user_posts(
 }
 
 /// `GET /users/{id}/posts/{post_id}`: `404` unless the post is that user's.
+#[utoipa::path(get, path = "/users/{id}/posts/{post_id}", tag = "posts",
+    params(("id" = i64, Path, minimum = 1, description = "User id"),
+        ("post_id" = i64, Path, minimum = 1, description = "Post id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier response: `304` if it is still current")),
+    responses(
+        (status = 200, description = "The post, if it is that user's", body = PostResponse, headers(("ETag" = String, description = "Version of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current version",
+            headers(("ETag" = String))),
+    ))]
 pub async fn get_user_post(
     State(state): State<AppState>,
     PathIds(ids): PathIds,

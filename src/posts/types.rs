@@ -17,13 +17,13 @@ pub const BODY_MAX_LENGTH: usize = 100_000;
 /// Fields a client may send back but cannot change: ignored in writes.
 pub const READ_ONLY_FIELDS: &[&str] = &["id", "created_at", "updated_at", "user_id", "author"];
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Author {
     pub id: i64,
     pub username: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PostResponse {
     pub id: i64,
     pub title: String,
@@ -31,9 +31,22 @@ pub struct PostResponse {
     pub user_id: i64,
     pub author: Author,
     #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-05-28T10:15:30.123Z")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-05-28T10:15:30.123Z")]
     pub updated_at: DateTime<Utc>,
+}
+
+/// A page of posts, as `GET /posts` and `GET /users/{id}/posts` send it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct PostsPage {
+    pub posts: Vec<PostResponse>,
+    pub total: u64,
+    pub page: u64,
+    /// `ceil(total / limit)`: `0` when nothing matches.
+    pub pages: u64,
 }
 
 impl PostResponse {

@@ -6,22 +6,17 @@ pub mod routes;
 pub mod search_counts;
 pub mod types;
 
-use axum::Router;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/products",
-            get(routes::list_products).post(routes::create_product),
-        )
-        .route(
-            "/products/{id}",
-            get(routes::get_product)
-                .put(routes::update_product)
-                .patch(routes::update_product)
-                .delete(routes::delete_product),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::list_products, routes::create_product))
+        .routes(routes!(
+            routes::get_product,
+            routes::update_product,
+            routes::delete_product
+        ))
 }

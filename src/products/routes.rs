@@ -18,6 +18,14 @@ use crate::row_counts;
 use crate::state::AppState;
 
 /// `GET /products`: `?q=` (name), `?min_price=`, `?max_price=` (inclusive), `?sort=`.
+#[utoipa::path(get, path = "/products", tag = "products",
+    params(("page" = Option<u64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
+        ("q" = Option<String>, Query, description = "Case-insensitive substring of the name; `%` and `_` are literal"),
+        ("min_price" = Option<String>, Query, description = "Inclusive lower bound, at most two decimals"),
+        ("max_price" = Option<String>, Query, description = "Inclusive upper bound, at most two decimals"),
+        ("sort" = Option<String>, Query, description = "`name`, `-name`, `price`, `-price`, `created_at`, `-created_at` (default `-created_at`); ties by id, descending")),
+    responses((status = 200, description = "Products in the requested order", body = super::types::ProductsPage)))]
 pub async fn list_products(
     State(state): State<AppState>,
     params: QueryParams,
@@ -57,6 +65,13 @@ pub async fn list_products(
 }
 
 /// `GET /products/{id}`.
+#[utoipa::path(get, path = "/products/{id}", tag = "products",
+    params(("id" = i64, Path, minimum = 1, description = "Product id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier response: `304` if it is still current")),
+    responses(
+        (status = 200, description = "The product", body = ProductResponse, headers(("ETag" = String, description = "Version of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current version",
+            headers(("ETag" = String))),
+    ))]
 pub async fn get_product(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -69,6 +84,17 @@ pub async fn get_product(
 }
 
 /// `POST /products`: admins only.
+#[utoipa::path(post, path = "/products", tag = "products",
+    description = "Admins only. With an `Idempotency-Key`, a retry with the same body returns the first response and creates nothing.",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters; scoped to the caller; remembered 24 hours")),
+    request_body = crate::openapi::bodies::NewProductRequest,
+    responses(
+        (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the first response to this key)", body = ProductResponse,
+            headers(("ETag" = String), ("Idempotent-Replayed" = Option<String>, description = "`true` on a replayed response"))),
+        (status = 409, description = "The sku is taken", body = crate::error::ErrorBody),
+        (status = 422, description = "This `Idempotency-Key` was used with a different request", body = crate::error::ErrorBody),
+    ))]
 pub async fn create_product(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -98,6 +124,16 @@ pub async fn create_product(
 }
 
 /// `PUT`/`PATCH /products/{id}`: admins only.
+#[utoipa::path(method(put, patch), path = "/products/{id}", tag = "products",
+    description = "Admins only. Both methods take partial bodies.",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "Product id"), ("If-Match" = Option<String>, Header, description = "The ETag the change is based on: `412` if the resource has changed since; `*` for any version")),
+    request_body = crate::openapi::bodies::ProductUpdateRequest,
+    responses(
+        (status = 200, description = "The updated product", body = ProductResponse, headers(("ETag" = String, description = "Version of this representation"))),
+        (status = 409, description = "The sku is taken", body = crate::error::ErrorBody),
+        (status = 412, description = "`If-Match` names a version that is no longer current; nothing changed", body = crate::error::ErrorBody),
+    ))]
 pub async fn update_product(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -119,6 +155,14 @@ pub async fn update_product(
 }
 
 /// `DELETE /products/{id}`: admins only.
+#[utoipa::path(delete, path = "/products/{id}", tag = "products",
+    description = "Admins only.",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "Product id"), ("If-Match" = Option<String>, Header, description = "The ETag the change is based on: `412` if the resource has changed since; `*` for any version")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 412, description = "`If-Match` names a version that is no longer current; nothing changed", body = crate::error::ErrorBody),
+    ))]
 pub async fn delete_product(
     State(state): State<AppState>,
     PathId(id): PathId,

@@ -18,18 +18,33 @@ pub const STOCK_MAX: i64 = 9_007_199_254_740_991;
 
 pub const READ_ONLY_FIELDS: &[&str] = &["id", "created_at", "updated_at"];
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProductResponse {
     pub id: i64,
     pub name: String,
     pub description: String,
+    /// Exactly two decimals.
+    #[schema(value_type = String, pattern = r"^[0-9]+\.[0-9]{2}$", example = "19.99")]
     pub price: Money,
     pub sku: Option<String>,
     pub stock: i64,
     #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-05-28T10:15:30.123Z")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-05-28T10:15:30.123Z")]
     pub updated_at: DateTime<Utc>,
+}
+
+/// A page of products, as `GET /products` sends it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ProductsPage {
+    pub products: Vec<ProductResponse>,
+    pub total: u64,
+    pub page: u64,
+    /// `ceil(total / limit)`: `0` when nothing matches.
+    pub pages: u64,
 }
 
 impl From<product::Model> for ProductResponse {

@@ -5,20 +5,18 @@ pub mod queries;
 pub mod routes;
 pub mod types;
 
-use axum::Router;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users", get(routes::list_users))
-        .route("/users/profile", get(routes::profile))
-        .route(
-            "/users/{id}",
-            get(routes::get_user)
-                .put(routes::update_user)
-                .patch(routes::update_user)
-                .delete(routes::delete_user),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::list_users))
+        .routes(routes!(routes::profile))
+        .routes(routes!(
+            routes::get_user,
+            routes::update_user,
+            routes::delete_user
+        ))
 }

@@ -18,6 +18,12 @@ use crate::pagination::{Page, PageRequest, QueryErrors, QueryParams, parse_searc
 use crate::state::AppState;
 
 /// `GET /users`: newest first, `?page`, `?limit`, `?q=` on usernames.
+#[utoipa::path(get, path = "/users", tag = "users",
+    security(("bearer" = [])),
+    params(("page" = Option<u64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
+        ("q" = Option<String>, Query, description = "Case-insensitive substring; `%` and `_` are literal")),
+    responses((status = 200, description = "Newest first; `q` matches usernames", body = super::types::UsersPage)))]
 pub async fn list_users(
     State(state): State<AppState>,
     viewer: AuthUser,
@@ -41,11 +47,27 @@ pub async fn list_users(
 }
 
 /// `GET /users/profile`: the caller, as `/auth/me`.
+#[utoipa::path(get, path = "/users/profile", tag = "users",
+    security(("bearer" = [])),
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier response: `304` if it is still current")),
+    responses(
+        (status = 200, description = "The caller", body = UserResponse, headers(("ETag" = String, description = "Version of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current version",
+            headers(("ETag" = String))),
+    ))]
 pub async fn profile(viewer: AuthUser, preconditions: Preconditions) -> ApiResult<Tagged> {
     Ok(Tagged::ok(&UserResponse::full(&viewer.0))?.unless_current(&preconditions))
 }
 
 /// `GET /users/{id}`.
+#[utoipa::path(get, path = "/users/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "User id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier response: `304` if it is still current")),
+    responses(
+        (status = 200, description = "The user; `email` only to the user themself and admins", body = UserResponse, headers(("ETag" = String, description = "Version of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current version",
+            headers(("ETag" = String))),
+    ))]
 pub async fn get_user(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -60,6 +82,17 @@ pub async fn get_user(
 
 /// `PUT`/`PATCH /users/{id}`: the user themself or an admin; `role` only by admins; the last
 /// admin cannot be demoted.
+#[utoipa::path(method(put, patch), path = "/users/{id}", tag = "users",
+    description = "The user themself or an admin. Both methods take partial bodies. `role` only by admins.",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "User id"), ("If-Match" = Option<String>, Header, description = "The ETag the change is based on: `412` if the resource has changed since; `*` for any version")),
+    request_body = crate::openapi::bodies::UserUpdateRequest,
+    responses(
+        (status = 200, description = "The updated user", body = UserResponse, headers(("ETag" = String, description = "Version of this representation"))),
+        (status = 409, description = "Email or username already taken", body = crate::error::ErrorBody),
+        (status = 412, description = "`If-Match` names a version that is no longer current; nothing changed", body = crate::error::ErrorBody),
+        (status = 422, description = "Would demote the last admin", body = crate::error::ErrorBody),
+    ))]
 pub async fn update_user(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -114,6 +147,15 @@ async fn apply_changes(
 
 /// `DELETE /users/{id}`: the user themself or an admin; takes their posts and tokens with
 /// them; the last admin cannot be deleted.
+#[utoipa::path(delete, path = "/users/{id}", tag = "users",
+    description = "The user themself or an admin; their posts and tokens go with them.",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "User id"), ("If-Match" = Option<String>, Header, description = "The ETag the change is based on: `412` if the resource has changed since; `*` for any version")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 412, description = "`If-Match` names a version that is no longer current; nothing changed", body = crate::error::ErrorBody),
+        (status = 422, description = "Would delete the last admin", body = crate::error::ErrorBody),
+    ))]
 pub async fn delete_user(
     State(state): State<AppState>,
     PathId(id): PathId,

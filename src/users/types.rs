@@ -15,7 +15,7 @@ pub const READ_ONLY_FIELDS: &[&str] = &["id", "created_at", "updated_at"];
 
 /// A user as the API shows it. Never the password hash; `email` only to the user themself
 /// and to admins.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserResponse {
     pub id: i64,
     pub username: String,
@@ -23,8 +23,10 @@ pub struct UserResponse {
     pub email: Option<String>,
     pub role: String,
     #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-05-28T10:15:30.123Z")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-05-28T10:15:30.123Z")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -49,6 +51,17 @@ impl UserResponse {
         }
         shown
     }
+}
+
+/// A page of users, as `GET /users` sends it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct UsersPage {
+    pub users: Vec<UserResponse>,
+    pub total: u64,
+    pub page: u64,
+    /// `ceil(total / limit)`: `0` when nothing matches.
+    pub pages: u64,
 }
 
 /// The body of `PUT`/`PATCH /users/{id}`: any of `username`, `email`, `role`.
