@@ -93,7 +93,8 @@ impl ApiError {
 
 /// The wire form of every error.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"error": "Not Found", "message": "User 42 not found", "status": 404}))]
+#[schema(example = json!({"error": "Bad Request", "message": "Validation failed", "status": 400,
+    "fields": {"email": ["must be a valid email address"]}}))]
 pub struct ErrorBody {
     /// The HTTP reason phrase.
     pub error: String,

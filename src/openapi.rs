@@ -15,7 +15,7 @@ use axum::routing::get;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, OpenApi as OpenApiDocument, Ref, RefOr};
+use utoipa::openapi::{OpenApi as OpenApiDocument, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -114,7 +114,10 @@ async fn docs_asset(Path(file): Path<String>) -> Response {
 fn swagger_config() -> Arc<utoipa_swagger_ui::Config<'static>> {
     static CONFIG: OnceLock<Arc<utoipa_swagger_ui::Config<'static>>> = OnceLock::new();
     CONFIG
-        .get_or_init(|| Arc::new(utoipa_swagger_ui::Config::new(["/openapi.json"])))
+        .get_or_init(|| {
+            // No "online validator" badge: it would load an image from validator.swagger.io.
+            Arc::new(utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none"))
+        })
         .clone()
 }
 
@@ -213,7 +216,7 @@ fn add_error_responses(operation: &mut Operation) {
             .responses
             .responses
             .entry(status.to_owned())
-            .or_insert_with(|| RefOr::T(error_response(description)));
+            .or_insert_with(|| RefOr::T(error_response(status, description)));
     };
     add(
         "400",
@@ -238,12 +241,28 @@ fn add_error_responses(operation: &mut Operation) {
     );
 }
 
-pub fn error_response(description: &str) -> utoipa::openapi::Response {
+/// An error response with the `ErrorBody` schema and an example for its status.
+fn error_response(status: &str, description: &str) -> utoipa::openapi::Response {
+    let code = status.parse::<u16>().unwrap_or(500);
+    let reason = axum::http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let example = match code {
+        400 => serde_json::json!({"error": reason, "message": "Validation failed", "status": code,
+            "fields": {"email": ["must be a valid email address"]}}),
+        404 => serde_json::json!({"error": reason, "message": "User 42 not found", "status": code}),
+        500 => serde_json::json!({"error": reason, "message": "An unexpected error occurred.", "status": code}),
+        _ => serde_json::json!({"error": reason, "message": description, "status": code}),
+    };
     ResponseBuilder::new()
         .description(description)
         .content(
             "application/json",
-            Content::new(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody")))),
+            utoipa::openapi::content::ContentBuilder::new()
+                .schema(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody"))))
+                .example(Some(example))
+                .build(),
         )
         .build()
 }
