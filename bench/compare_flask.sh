@@ -5,6 +5,10 @@
 #   bench/compare_flask.sh                       # 10 s per endpoint, 1000 users, 100,000 posts
 #   DURATION=5 POSTS=10000 bench/compare_flask.sh
 #   FLASK_WORKERS=4 FLASK_WORKER_CLASS=sync ...  # gunicorn's defaults here (sync: no keep-alive)
+#   LARCH_BIN=/path/to/larch ...                 # skip `cargo build --release`, bench that binary
+#
+# The "other CPU" column is the share of the machine used by neither the server nor wrk during
+# each run (other jobs, kernel writeback): above ~10% the row is skewed, so run it again.
 #
 # Needs wrk (installed from Debian when missing) and python3 (a venv is made in bench/flask/.venv).
 set -euo pipefail
@@ -37,7 +41,7 @@ fi
 
 # The machine may be shared: measure, per run, the CPU used by anything but the server and wrk.
 TICKS=$(getconf CLK_TCK); CORES=$(nproc)
-busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4}' /proc/stat; } # user, nice, system (irq time is no process's)
 proc_ticks() { # pid, two field numbers of /proc/PID/stat counted after its "(comm)"
   local s
   s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }

@@ -252,7 +252,9 @@ fn error_response(status: &str, description: &str) -> utoipa::openapi::Response 
         400 => serde_json::json!({"error": reason, "message": "Validation failed", "status": code,
             "fields": {"email": ["must be a valid email address"]}}),
         404 => serde_json::json!({"error": reason, "message": "User 42 not found", "status": code}),
-        500 => serde_json::json!({"error": reason, "message": "An unexpected error occurred.", "status": code}),
+        500 => {
+            serde_json::json!({"error": reason, "message": "An unexpected error occurred.", "status": code})
+        }
         _ => serde_json::json!({"error": reason, "message": description, "status": code}),
     };
     ResponseBuilder::new()
@@ -269,8 +271,16 @@ fn error_response(status: &str, description: &str) -> utoipa::openapi::Response 
 
 /// Documentation-only bodies: requests are read field by field (`validation::FieldReader`),
 /// so that every bad field is reported at once; these describe what that reading accepts.
+/// Optional fields may be left out but are never `null` (except `sku`); fields the endpoint
+/// does not take are `400`, apart from the read-only ones it ignores. Strings never contain
+/// U+0000. What a pattern cannot say exactly (the email grammar) is in the descriptions.
 pub mod bodies {
+    use serde_json::Value;
+
     use super::*;
+
+    // Patterns: `^[^\u0000]*$` is any text without U+0000; the longer one also needs a
+    // character that is not white space (the characters Rust's `trim` removes).
 
     /// `POST /auth/register`. Unknown fields (`role` among them) are `400`.
     #[derive(ToSchema, serde::Deserialize)]
@@ -285,11 +295,18 @@ pub mod bodies {
             example = "alice"
         )]
         pub username: String,
-        /// Unique ignoring case; stored lower-cased.
-        #[schema(max_length = 120, example = "alice@example.com")]
+        /// A valid address (no spaces, control or invisible characters; no leading, trailing
+        /// or doubled dot before the `@`), at most 120 characters; unique ignoring case;
+        /// stored lower-cased.
+        #[schema(format = Email, max_length = 120, example = "alice@example.com")]
         pub email: String,
         /// At least `PASSWORD_MIN_LENGTH` (default 8) characters, at most 1024.
-        #[schema(min_length = 8, max_length = 1024, example = "correct-horse-battery")]
+        #[schema(
+            min_length = 8,
+            max_length = 1024,
+            pattern = r"^[^\u0000]*$",
+            example = "correct-horse-battery"
+        )]
         pub password: String,
     }
 
@@ -298,9 +315,9 @@ pub mod bodies {
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     pub struct LoginRequest {
-        #[schema(example = "alice@example.com")]
+        #[schema(pattern = r"^[^\u0000]*$", example = "alice@example.com")]
         pub email: String,
-        #[schema(example = "correct-horse-battery")]
+        #[schema(pattern = r"^[^\u0000]*$", example = "correct-horse-battery")]
         pub password: String,
     }
 
@@ -309,86 +326,188 @@ pub mod bodies {
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     pub struct PasswordChangeRequest {
+        #[schema(pattern = r"^[^\u0000]*$")]
         pub current_password: String,
-        #[schema(min_length = 8, max_length = 1024)]
+        #[schema(min_length = 8, max_length = 1024, pattern = r"^[^\u0000]*$")]
         pub new_password: String,
     }
 
     /// `PUT`/`PATCH /users/{id}`: any of the fields; `role` only by admins.
-    /// `id`, `created_at` and `updated_at` are ignored.
-    #[derive(ToSchema)]
+    #[derive(ToSchema, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     pub struct UserUpdateRequest {
-        #[schema(min_length = 3, max_length = 80, pattern = r"^[A-Za-z0-9_.-]{3,80}$")]
+        #[schema(
+            min_length = 3,
+            max_length = 80,
+            pattern = r"^[A-Za-z0-9_.-]{3,80}$",
+            nullable = false
+        )]
         pub username: Option<String>,
-        #[schema(max_length = 120)]
+        /// As in registration.
+        #[schema(format = Email, max_length = 120, nullable = false)]
         pub email: Option<String>,
-        #[schema(pattern = "^(user|admin)$")]
+        #[schema(pattern = "^(user|admin)$", nullable = false)]
         pub role: Option<String>,
+        /// Read-only: ignored.
+        pub id: Option<Value>,
+        /// Read-only: ignored.
+        pub created_at: Option<Value>,
+        /// Read-only: ignored.
+        pub updated_at: Option<Value>,
     }
 
-    /// `POST /posts`. `id`, `user_id`, `author`, `created_at`, `updated_at` are ignored.
-    #[derive(ToSchema)]
+    /// `POST /posts`.
+    #[derive(ToSchema, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     pub struct NewPostRequest {
-        /// 1–200 characters, not blank.
-        #[schema(min_length = 1, max_length = 200, example = "Hello")]
+        /// Up to 200 characters, not blank.
+        #[schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\u0000]*[^\u0000\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$",
+            example = "Hello"
+        )]
         pub title: String,
-        /// Up to 100,000 characters.
-        #[schema(max_length = 100000, example = "My first post.")]
+        /// Up to 100,000 characters, not blank.
+        #[schema(
+            min_length = 1,
+            max_length = 100000,
+            pattern = r"^[^\u0000]*[^\u0000\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$",
+            example = "My first post."
+        )]
         pub body: String,
+        /// Read-only: ignored.
+        pub id: Option<Value>,
+        /// Read-only: ignored.
+        pub user_id: Option<Value>,
+        /// Read-only: ignored.
+        pub author: Option<Value>,
+        /// Read-only: ignored.
+        pub created_at: Option<Value>,
+        /// Read-only: ignored.
+        pub updated_at: Option<Value>,
     }
 
     /// `PUT`/`PATCH /posts/{id}`: any of the fields.
-    #[derive(ToSchema)]
+    #[derive(ToSchema, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     pub struct PostUpdateRequest {
-        #[schema(min_length = 1, max_length = 200)]
+        #[schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\u0000]*[^\u0000\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$",
+            nullable = false
+        )]
         pub title: Option<String>,
-        #[schema(max_length = 100000)]
+        #[schema(
+            min_length = 1,
+            max_length = 100000,
+            pattern = r"^[^\u0000]*[^\u0000\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$",
+            nullable = false
+        )]
         pub body: Option<String>,
+        /// Read-only: ignored.
+        pub id: Option<Value>,
+        /// Read-only: ignored.
+        pub user_id: Option<Value>,
+        /// Read-only: ignored.
+        pub author: Option<Value>,
+        /// Read-only: ignored.
+        pub created_at: Option<Value>,
+        /// Read-only: ignored.
+        pub updated_at: Option<Value>,
     }
 
-    /// `POST /products`. `id`, `created_at`, `updated_at` are ignored.
-    #[derive(ToSchema)]
+    /// `POST /products`.
+    #[derive(ToSchema, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     pub struct NewProductRequest {
-        #[schema(min_length = 1, max_length = 200, example = "Desk lamp")]
+        /// Up to 200 characters, not blank.
+        #[schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\u0000]*[^\u0000\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$",
+            example = "Desk lamp"
+        )]
         pub name: String,
-        #[schema(max_length = 10000)]
+        #[schema(max_length = 10000, pattern = r"^[^\u0000]*$", nullable = false)]
         pub description: Option<String>,
         pub price: Price,
-        /// Unique; `null` for none.
-        #[schema(min_length = 1, max_length = 64)]
+        /// Unique; `null` or absent for none.
+        #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]{1,64}$")]
         pub sku: Option<String>,
-        #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+        /// Default 0.
+        #[schema(minimum = 0, maximum = 9007199254740991_i64, nullable = false)]
         pub stock: Option<i64>,
+        /// Read-only: ignored.
+        pub id: Option<Value>,
+        /// Read-only: ignored.
+        pub created_at: Option<Value>,
+        /// Read-only: ignored.
+        pub updated_at: Option<Value>,
     }
 
     /// `PUT`/`PATCH /products/{id}`: any of the fields.
-    #[derive(ToSchema)]
+    #[derive(ToSchema, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     pub struct ProductUpdateRequest {
-        #[schema(min_length = 1, max_length = 200)]
+        #[schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\u0000]*[^\u0000\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$",
+            nullable = false
+        )]
         pub name: Option<String>,
-        #[schema(max_length = 10000)]
+        #[schema(max_length = 10000, pattern = r"^[^\u0000]*$", nullable = false)]
         pub description: Option<String>,
+        #[schema(nullable = false)]
         pub price: Option<Price>,
-        #[schema(min_length = 1, max_length = 64)]
+        /// `null` clears it.
+        #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]{1,64}$")]
         pub sku: Option<String>,
-        #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+        #[schema(minimum = 0, maximum = 9007199254740991_i64, nullable = false)]
         pub stock: Option<i64>,
+        /// Read-only: ignored.
+        pub id: Option<Value>,
+        /// Read-only: ignored.
+        pub created_at: Option<Value>,
+        /// Read-only: ignored.
+        pub updated_at: Option<Value>,
     }
 
-    /// A price: a JSON number or a decimal string with at most two decimals, judged by its
-    /// decimal text (`19.999` and `1e3` are refused); from 0 up.
-    #[derive(ToSchema, serde::Serialize)]
-    #[serde(untagged)]
-    #[allow(dead_code)]
-    #[schema(example = "19.99")]
-    pub enum Price {
-        /// `"19.99"`: digits, then at most two decimals.
-        Text(String),
-        Number(f64),
+    /// A price from 0 to 1,000,000,000.00: a JSON number or a decimal string with at most two
+    /// decimals, judged by its decimal text (`19.999` and `1e3` are refused).
+    #[derive(serde::Deserialize)]
+    pub struct Price;
+
+    impl utoipa::PartialSchema for Price {
+        fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+            use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+            OneOfBuilder::new()
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(r"^0*([0-9]{1,9}(\.[0-9]{1,2})?|1000000000(\.00?)?)$"))
+                        .examples(["19.99"]),
+                )
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Number)
+                        .minimum(Some(0))
+                        .maximum(Some(1_000_000_000)),
+                )
+                .description(Some(
+                    "A price from 0 to 1,000,000,000.00: a JSON number or a decimal string with \
+                     at most two decimals, judged by its decimal text (`19.999`, `1e3` refused)",
+                ))
+                .into()
+        }
     }
+
+    impl ToSchema for Price {}
 }

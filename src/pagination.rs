@@ -70,7 +70,9 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn parse(params: &QueryParams, errors: &mut QueryErrors) -> PageRequest {
-        let page = parse_bounded(params, errors, "page", 1, 1, u64::MAX);
+        // Pages beyond i64's range are refused: no database row count reaches them, and the
+        // echoed `page` stays a signed 64-bit integer for every client.
+        let page = parse_bounded(params, errors, "page", 1, 1, i64::MAX as u64);
         let limit = parse_bounded(params, errors, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT);
         PageRequest { page, limit }
     }
@@ -94,7 +96,7 @@ fn parse_bounded(
     let Some(raw) = params.get(name) else {
         return default;
     };
-    let message = if max == u64::MAX {
+    let message = if max >= i64::MAX as u64 {
         "must be a positive integer".to_owned()
     } else {
         format!("must be an integer from {min} to {max}")

@@ -19,9 +19,9 @@ use crate::users::queries as users;
 
 /// `GET /posts`: newest first; `?user_id=`, `?q=` (title), `?page`, `?limit`.
 #[utoipa::path(get, path = "/posts", tag = "posts",
-    params(("page" = Option<u64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
-        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
-        ("q" = Option<String>, Query, description = "Case-insensitive substring of the title; `%` and `_` are literal"),
+    params(("page" = Option<i64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
+        ("q" = Option<String>, Query, pattern = r"^[^\u0000]*$", description = "Case-insensitive substring of the title; `%` and `_` are literal"),
         ("user_id" = Option<i64>, Query, minimum = 1, description = "Only this user's posts")),
     responses((status = 200, description = "Newest first", body = super::types::PostsPage)))]
 pub async fn list_posts(
@@ -80,7 +80,7 @@ pub async fn get_post(
 #[utoipa::path(post, path = "/posts", tag = "posts",
     description = "The caller is the author. With an `Idempotency-Key`, a retry with the same body returns the first response and creates nothing.",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters; scoped to the caller; remembered 24 hours")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1-255 visible ASCII characters; scoped to the caller; remembered 24 hours")),
     request_body = crate::openapi::bodies::NewPostRequest,
     responses(
         (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the first response to this key)", body = PostResponse,
@@ -183,9 +183,9 @@ pub async fn delete_post(
 
 /// `GET /users/{id}/posts`: that user's posts; `404` if there is no such user.
 #[utoipa::path(get, path = "/users/{id}/posts", tag = "posts",
-    params(("id" = i64, Path, minimum = 1, description = "User id"), ("page" = Option<u64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
-        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
-        ("q" = Option<String>, Query, description = "Case-insensitive substring of the title; `%` and `_` are literal")),
+    params(("id" = i64, Path, minimum = 1, description = "User id"), ("page" = Option<i64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
+        ("q" = Option<String>, Query, pattern = r"^[^\u0000]*$", description = "Case-insensitive substring of the title; `%` and `_` are literal")),
     responses((status = 200, description = "That user's posts, newest first", body = super::types::PostsPage)))]
 pub async fn list_user_posts(
     State(state): State<AppState>,

@@ -19,12 +19,12 @@ use crate::state::AppState;
 
 /// `GET /products`: `?q=` (name), `?min_price=`, `?max_price=` (inclusive), `?sort=`.
 #[utoipa::path(get, path = "/products", tag = "products",
-    params(("page" = Option<u64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
-        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
-        ("q" = Option<String>, Query, description = "Case-insensitive substring of the name; `%` and `_` are literal"),
-        ("min_price" = Option<String>, Query, description = "Inclusive lower bound, at most two decimals"),
-        ("max_price" = Option<String>, Query, description = "Inclusive upper bound, at most two decimals"),
-        ("sort" = Option<String>, Query, description = "`name`, `-name`, `price`, `-price`, `created_at`, `-created_at` (default `-created_at`); ties by id, descending")),
+    params(("page" = Option<i64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
+        ("q" = Option<String>, Query, pattern = r"^[^\u0000]*$", description = "Case-insensitive substring of the name; `%` and `_` are literal"),
+        ("min_price" = Option<String>, Query, pattern = r"^0*([0-9]{1,9}(\.[0-9]{1,2})?|1000000000(\.00?)?)$", description = "Inclusive lower bound, at most two decimals"),
+        ("max_price" = Option<String>, Query, pattern = r"^0*([0-9]{1,9}(\.[0-9]{1,2})?|1000000000(\.00?)?)$", description = "Inclusive upper bound, at most two decimals"),
+        ("sort" = Option<String>, Query, pattern = "^-?(name|price|created_at)$", description = "`name`, `-name`, `price`, `-price`, `created_at`, `-created_at` (default `-created_at`); ties by id, descending")),
     responses((status = 200, description = "Products in the requested order", body = super::types::ProductsPage)))]
 pub async fn list_products(
     State(state): State<AppState>,
@@ -87,7 +87,7 @@ pub async fn get_product(
 #[utoipa::path(post, path = "/products", tag = "products",
     description = "Admins only. With an `Idempotency-Key`, a retry with the same body returns the first response and creates nothing.",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters; scoped to the caller; remembered 24 hours")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1-255 visible ASCII characters; scoped to the caller; remembered 24 hours")),
     request_body = crate::openapi::bodies::NewProductRequest,
     responses(
         (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the first response to this key)", body = ProductResponse,

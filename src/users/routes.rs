@@ -20,9 +20,9 @@ use crate::state::AppState;
 /// `GET /users`: newest first, `?page`, `?limit`, `?q=` on usernames.
 #[utoipa::path(get, path = "/users", tag = "users",
     security(("bearer" = [])),
-    params(("page" = Option<u64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
-        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
-        ("q" = Option<String>, Query, description = "Case-insensitive substring; `%` and `_` are literal")),
+    params(("page" = Option<i64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
+        ("q" = Option<String>, Query, pattern = r"^[^\u0000]*$", description = "Case-insensitive substring; `%` and `_` are literal")),
     responses((status = 200, description = "Newest first; `q` matches usernames", body = super::types::UsersPage)))]
 pub async fn list_users(
     State(state): State<AppState>,

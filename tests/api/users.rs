@@ -50,8 +50,12 @@ crate::tests! {
         assert_eq!(past["page"], 99);
         assert_eq!(past["total"], 5);
         assert_eq!(past["pages"], 3);
-        let far = list(&app, &viewer.access, "?page=18446744073709551615").await;
+        let far = list(&app, &viewer.access, "?page=9223372036854775807&limit=100").await;
         assert_eq!(far["users"], json!([]));
+        assert_eq!(far["page"], i64::MAX);
+        // Beyond a signed 64-bit integer a page is not a page.
+        let res = app.get("/users?page=9223372036854775808", Some(&viewer.access)).await;
+        assert_eq!(res.status(), reqwest::StatusCode::BAD_REQUEST);
         let default = list(&app, &viewer.access, "").await;
         assert_eq!(default["users"].as_array().unwrap().len(), 5);
         assert_eq!(default["pages"], 1);
