@@ -158,34 +158,62 @@ pub fn backend_name(db: &DatabaseConnection) -> &'static str {
 /// Reads at most one row by id with plain sqlx on sea-orm's own pool. The by-id reads that
 /// every authenticated request and every `GET /…/{id}` makes skip sea-orm's query builder and
 /// connection layer here: measured, that is most of their cost (see the README's benchmark).
-/// `sql` takes its one parameter as `?`.
+/// `sql` takes its one parameter as `?` and names its columns: a `SELECT *` prepared on a
+/// pooled PostgreSQL connection fails once a migration adds a column.
 pub async fn fetch_optional_by_id(
     db: &DatabaseConnection,
     sql: &'static str,
     id: i64,
 ) -> Result<Option<QueryResult>, DbErr> {
+    // Acquire first, as sea-orm does, so that failing to get or open a connection is a
+    // connection error (`503`) and only the statement's own failure a query error.
     let row = match db.get_database_backend() {
-        DbBackend::Sqlite => sqlx::query(sql)
-            .bind(id)
-            .fetch_optional(db.get_sqlite_connection_pool())
-            .await
-            .map(|row| row.map(QueryResult::from)),
-        DbBackend::Postgres => sqlx::query(sqlx::AssertSqlSafe(sql.replace('?', "$1")))
-            .bind(id)
-            .fetch_optional(db.get_postgres_connection_pool())
-            .await
-            .map(|row| row.map(QueryResult::from)),
-        DbBackend::MySql => sqlx::query(sql)
-            .bind(id)
-            .fetch_optional(db.get_mysql_connection_pool())
-            .await
-            .map(|row| row.map(QueryResult::from)),
+        DbBackend::Sqlite => {
+            let mut conn = db
+                .get_sqlite_connection_pool()
+                .acquire()
+                .await
+                .map_err(acquire_error)?;
+            sqlx::query(sql)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map(|row| row.map(QueryResult::from))
+        }
+        DbBackend::Postgres => {
+            let mut conn = db
+                .get_postgres_connection_pool()
+                .acquire()
+                .await
+                .map_err(acquire_error)?;
+            sqlx::query(sqlx::AssertSqlSafe(sql.replace('?', "$1")))
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map(|row| row.map(QueryResult::from))
+        }
+        DbBackend::MySql => {
+            let mut conn = db
+                .get_mysql_connection_pool()
+                .acquire()
+                .await
+                .map_err(acquire_error)?;
+            sqlx::query(sql)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map(|row| row.map(QueryResult::from))
+        }
         other => return Err(DbErr::Custom(format!("unsupported backend {other:?}"))),
     };
-    // The same errors sea-orm's own calls give, so `ApiError`'s mapping applies unchanged.
-    row.map_err(|error| match error {
+    row.map_err(|error| DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(error))))
+}
+
+/// The errors sea-orm's own acquire gives, so `ApiError`'s mapping applies unchanged.
+fn acquire_error(error: sqlx::Error) -> DbErr {
+    match error {
         sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
         sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
-        other => DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(other))),
-    })
+        other => DbErr::Conn(RuntimeErr::SqlxError(std::sync::Arc::new(other))),
+    }
 }

@@ -39,6 +39,12 @@ pub async fn adjust(db: &impl ConnectionTrait, table: &str, delta: i64) -> Resul
     Ok(())
 }
 
+/// The counter, or `None` if its row is missing (a migration rolled back).
+pub async fn find(db: &impl ConnectionTrait, name: &str) -> Result<Option<u64>, DbErr> {
+    let row = Entity::find_by_id(name.to_owned()).one(db).await?;
+    Ok(row.map(|r| u64::try_from(r.total).unwrap_or(0)))
+}
+
 pub async fn get(db: &impl ConnectionTrait, table: &str) -> Result<u64, DbErr> {
     let row = Entity::find_by_id(table.to_owned()).one(db).await?;
     Ok(row.map_or(0, |r| u64::try_from(r.total).unwrap_or(0)))

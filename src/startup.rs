@@ -104,6 +104,7 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
                 header::ETAG,
                 header::RETRY_AFTER,
                 header::LOCATION,
+                HeaderName::from_static(crate::idempotency::REPLAYED_HEADER),
                 http::REQUEST_ID.clone(),
             ])
             .max_age(Duration::from_secs(600)),

@@ -22,8 +22,9 @@ pub async fn find_with_author(
 ) -> Result<Option<(post::Model, String)>, DbErr> {
     let row = crate::db::fetch_optional_by_id(
         db,
-        "SELECT posts.*, users.username AS author FROM posts \
-         JOIN users ON users.id = posts.user_id WHERE posts.id = ?",
+        "SELECT posts.id, posts.user_id, posts.title, posts.title_key, posts.body, \
+         posts.created_at, posts.updated_at, users.username AS author \
+         FROM posts JOIN users ON users.id = posts.user_id WHERE posts.id = ?",
         id,
     )
     .await?;

@@ -109,10 +109,9 @@ pub async fn create_post(
     )
     .await?;
     row_counts::adjust(&tx, row_counts::POSTS, 1).await?;
-    let response = Tagged::new(
-        StatusCode::CREATED,
-        &PostResponse::new(post, caller.0.username.clone()),
-    )?;
+    // The author's name as of this transaction, so the tag is one a GET would give.
+    let author = users::username_of(&tx, post.user_id).await?;
+    let response = Tagged::new(StatusCode::CREATED, &PostResponse::new(post, author))?;
     let ttl = state.config.idempotency_key_ttl;
     idempotency::commit_created(&state.db, tx, claim.as_ref(), response, ttl).await
 }

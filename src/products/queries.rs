@@ -11,8 +11,13 @@ use crate::money::Money;
 use crate::pagination::{PageRequest, contains, fetch_page};
 
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<product::Model>, DbErr> {
-    let row =
-        crate::db::fetch_optional_by_id(db, "SELECT * FROM products WHERE id = ?", id).await?;
+    let row = crate::db::fetch_optional_by_id(
+        db,
+        "SELECT id, name, name_key, description, price_cents, sku, stock, created_at, updated_at \
+         FROM products WHERE id = ?",
+        id,
+    )
+    .await?;
     row.map(|row| product::Model::from_query_result(&row, ""))
         .transpose()
 }
@@ -167,12 +172,15 @@ pub async fn list(
             max_cents: filter.max_price.map(Money::cents),
         };
         // Read before counting: a write that lands in between bumps it past this version.
-        let version = crate::row_counts::get(db, crate::row_counts::PRODUCT_CHANGES).await?;
-        match counts.get(&key, version) {
+        // Without the counter (its migration rolled back) nothing is cached.
+        let version = crate::row_counts::find(db, crate::row_counts::PRODUCT_CHANGES).await?;
+        match version.and_then(|v| counts.get(&key, v)) {
             Some(total) => total,
             None => {
                 let total = query.clone().count(db).await?;
-                counts.put(key, version, total);
+                if let Some(version) = version {
+                    counts.put(key, version, total);
+                }
                 total
             }
         }

@@ -12,7 +12,13 @@ use crate::pagination::{PageRequest, contains, fetch_page};
 
 /// The hot path: every authenticated request reads its caller here.
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<user::Model>, DbErr> {
-    let row = crate::db::fetch_optional_by_id(db, "SELECT * FROM users WHERE id = ?", id).await?;
+    let row = crate::db::fetch_optional_by_id(
+        db,
+        "SELECT id, username, username_key, email, password_hash, role, created_at, updated_at \
+         FROM users WHERE id = ?",
+        id,
+    )
+    .await?;
     row.map(|row| user::Model::from_query_result(&row, ""))
         .transpose()
 }
