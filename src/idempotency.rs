@@ -91,14 +91,6 @@ pub struct Claim {
     request_hash: String,
 }
 
-/// What an earlier use of the same key decides for this request.
-pub enum Earlier {
-    /// The key is new (or expired): go ahead, then `store` the response.
-    None,
-    /// The same request was answered before: send this again.
-    Replay(Response),
-}
-
 impl Claim {
     /// `None` when the request carries no key. `route` names the endpoint, so one key sent to
     /// two endpoints counts as two different requests.
@@ -120,16 +112,17 @@ impl Claim {
         })
     }
 
-    /// Looks for an earlier use of this key by this user. A different request under the
-    /// same key is `422`; an expired use is removed and does not count.
-    pub async fn earlier(&self, db: &DatabaseConnection) -> ApiResult<Earlier> {
+    /// The response to an earlier use of this key by this user, to send again; `None` if the
+    /// key is new (or expired: the old use is removed). A different request under the same
+    /// key is `422`.
+    pub async fn earlier(&self, db: &DatabaseConnection) -> ApiResult<Option<Response>> {
         let Some(row) = Entity::find()
             .filter(Column::UserId.eq(self.user_id))
             .filter(Column::IdempotencyKey.eq(self.key.as_str()))
             .one(db)
             .await?
         else {
-            return Ok(Earlier::None);
+            return Ok(None);
         };
         if row.expires_at <= Utc::now() {
             Entity::delete_many()
@@ -137,14 +130,14 @@ impl Claim {
                 .filter(Column::ExpiresAt.lte(Utc::now()))
                 .exec(db)
                 .await?;
-            return Ok(Earlier::None);
+            return Ok(None);
         }
         if row.request_hash != self.request_hash {
             return Err(unprocessable(
                 "This Idempotency-Key was already used with a different request",
             ));
         }
-        Ok(Earlier::Replay(replay(&row)))
+        Ok(Some(replay(&row)))
     }
 
     /// Stores `response` for this key in `tx`, the transaction that created the resource.
@@ -184,10 +177,7 @@ pub async fn replay_if_seen(
     claim: Option<&Claim>,
 ) -> ApiResult<Option<Response>> {
     match claim {
-        Some(claim) => match claim.earlier(db).await? {
-            Earlier::Replay(response) => Ok(Some(response)),
-            Earlier::None => Ok(None),
-        },
+        Some(claim) => claim.earlier(db).await,
         None => Ok(None),
     }
 }
@@ -219,11 +209,9 @@ pub async fn commit_created(
         && !claim.store(&tx, &response, ttl).await?
     {
         tx.rollback().await?;
-        return match claim.earlier(db).await? {
-            Earlier::Replay(first) => Ok(first),
-            // The winner's row expired in between: extremely unlikely; the client may retry.
-            Earlier::None => Err(ApiError::Contended),
-        };
+        // `None`: the winner's row expired in between (extremely unlikely); the client may
+        // retry.
+        return claim.earlier(db).await?.ok_or(ApiError::Contended);
     }
     tx.commit().await?;
     Ok(response.into_response())

@@ -16,7 +16,7 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as OpenApiDocument, Ref, RefOr};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -33,7 +33,6 @@ pub const BEARER: &str = "bearer";
         license(name = "MIT"),
     ),
     components(schemas(crate::error::ErrorBody)),
-    modifiers(&Conventions),
     tags(
         (name = "auth", description = "Register, log in, refresh, log out"),
         (name = "users", description = "Users; a user has many posts"),
@@ -54,7 +53,7 @@ pub fn routes() -> (Router<AppState>, OpenApiDocument) {
         .merge(crate::products::router())
         .merge(operations_router())
         .split_for_parts();
-    Conventions::finish(&mut document);
+    add_conventions(&mut document);
     DOCUMENT_JSON.get_or_init(|| {
         document
             .to_pretty_json()
@@ -160,35 +159,26 @@ fn docs_file(name: &str) -> Response {
     response
 }
 
-/// Adds what every operation shares: the bearer scheme, and the standard error responses.
-struct Conventions;
-
-impl Conventions {
-    /// Applied after the routes are merged (modifiers run before, on the empty document).
-    fn finish(document: &mut OpenApiDocument) {
-        for item in document.paths.paths.values_mut() {
-            for operation in operations(item) {
-                add_error_responses(operation);
-            }
+/// Adds what every operation shares, once the routes are merged into `document`: the bearer
+/// scheme, and the standard error responses.
+fn add_conventions(document: &mut OpenApiDocument) {
+    let components = document.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some(
+                    "An access token from `POST /auth/login` (a refresh token for `/auth/refresh` and `/auth/logout`)",
+                ))
+                .build(),
+        ),
+    );
+    for item in document.paths.paths.values_mut() {
+        for operation in operations(item) {
+            add_error_responses(operation);
         }
-    }
-}
-
-impl Modify for Conventions {
-    fn modify(&self, openapi: &mut OpenApiDocument) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            BEARER,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .description(Some(
-                        "An access token from `POST /auth/login` (a refresh token for `/auth/refresh` and `/auth/logout`)",
-                    ))
-                    .build(),
-            ),
-        );
     }
 }
 

@@ -45,7 +45,7 @@ pub async fn find(db: &impl ConnectionTrait, name: &str) -> Result<Option<u64>, 
     Ok(row.map(|r| u64::try_from(r.total).unwrap_or(0)))
 }
 
+/// The counter, `0` if its row is missing.
 pub async fn get(db: &impl ConnectionTrait, table: &str) -> Result<u64, DbErr> {
-    let row = Entity::find_by_id(table.to_owned()).one(db).await?;
-    Ok(row.map_or(0, |r| u64::try_from(r.total).unwrap_or(0)))
+    Ok(find(db, table).await?.unwrap_or(0))
 }
