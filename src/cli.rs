@@ -7,10 +7,11 @@ use clap::{Parser, Subcommand};
 use sea_orm_migration::{MigrationStatus, MigratorTrait};
 
 use crate::config::Config;
-use crate::domain::{Email, Password, Role, Username};
 use crate::migration::Migrator;
+use crate::passwords::Password;
 use crate::passwords::PasswordHasher;
 use crate::startup::{Application, connect_database, shutdown_signal};
+use crate::users::domain::{Email, Role, Username};
 use crate::users::queries::{self as users, NewUser};
 
 #[derive(Debug, Parser)]
@@ -84,10 +85,13 @@ pub enum MigrateAction {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    // Needs no configuration, database or secret.
+    // Needs no database or secret; the configured password rule is used when there is one.
     if let Command::Openapi = cli.command {
         use std::io::Write;
-        let json = crate::openapi::document().to_pretty_json()?;
+        let password_min_length = Config::from_env()
+            .map(|config| config.password_min_length)
+            .unwrap_or(crate::config::DEFAULT_PASSWORD_MIN_LENGTH);
+        let json = crate::router::document(password_min_length).to_pretty_json()?;
         let mut out = std::io::stdout().lock();
         return match writeln!(out, "{json}") {
             // `larch openapi | head` is not an error.

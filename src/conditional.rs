@@ -99,19 +99,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Preconditions {
 /// One resource as JSON with its `ETag`; `304 Not Modified`, without a body, when the
 /// client's `If-None-Match` already names it.
 #[derive(Debug)]
-pub struct Tagged {
+pub struct JsonWithEtag {
     status: StatusCode,
     body: Bytes,
     etag: HeaderValue,
     not_modified: bool,
 }
 
-impl Tagged {
+impl JsonWithEtag {
     pub fn new<T: Serialize>(status: StatusCode, value: &T) -> ApiResult<Self> {
         let body = to_json(value)?;
         let etag =
             HeaderValue::try_from(etag_of(&body)).map_err(|e| ApiError::Internal(e.into()))?;
-        Ok(Tagged {
+        Ok(JsonWithEtag {
             status,
             etag,
             body: body.into(),
@@ -124,7 +124,7 @@ impl Tagged {
     }
 
     /// For a `GET`: answers `304` if the client has this version already.
-    pub fn unless_current(mut self, preconditions: &Preconditions) -> Self {
+    pub fn or_not_modified(mut self, preconditions: &Preconditions) -> Self {
         self.not_modified = self
             .etag
             .to_str()
@@ -141,7 +141,7 @@ impl Tagged {
     }
 }
 
-impl IntoResponse for Tagged {
+impl IntoResponse for JsonWithEtag {
     fn into_response(self) -> Response {
         let etag = self.etag;
         if self.not_modified {

@@ -2,6 +2,7 @@
 //! in the environment wins over the file, as python-dotenv does). Variable names are part
 //! of the contract (section 11).
 
+pub use crate::db::redact_url;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub enum LogFormat {
     Pretty,
     Json,
 }
+
+pub const DEFAULT_PASSWORD_MIN_LENGTH: usize = 8;
 
 #[derive(Clone)]
 pub struct Config {
@@ -159,11 +162,11 @@ impl Config {
             refresh_token_ttl: lifetime(&get, "JWT_REFRESH_TOKEN_EXPIRES", 2_592_000)?,
             idempotency_key_ttl: lifetime(&get, "IDEMPOTENCY_KEY_TTL_SECONDS", 86_400)?,
             password_min_length: {
-                let n = parse_var(&get, "PASSWORD_MIN_LENGTH", 8usize)?;
-                if !(1..=crate::domain::PASSWORD_MAX_LENGTH).contains(&n) {
+                let n = parse_var(&get, "PASSWORD_MIN_LENGTH", DEFAULT_PASSWORD_MIN_LENGTH)?;
+                if !(1..=crate::passwords::PASSWORD_MAX_LENGTH).contains(&n) {
                     bail!(
                         "PASSWORD_MIN_LENGTH must be between 1 and {}",
-                        crate::domain::PASSWORD_MAX_LENGTH
+                        crate::passwords::PASSWORD_MAX_LENGTH
                     );
                 }
                 n
@@ -289,49 +292,6 @@ fn positive<T: PartialOrd + Default>(value: T, name: &str) -> anyhow::Result<T> 
         Ok(value)
     } else {
         bail!("{name} must be greater than zero")
-    }
-}
-
-/// The URL with any password (in the user info or a `password=` parameter) replaced, for
-/// logs.
-pub fn redact_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let base = redact_userinfo(base);
-    match query {
-        None => base,
-        Some(query) => {
-            let params: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
-                        format!("{key}=***")
-                    }
-                    _ => pair.to_owned(),
-                })
-                .collect();
-            format!("{base}?{}", params.join("&"))
-        }
-    }
-}
-
-fn redact_userinfo(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
     }
 }
 

@@ -12,7 +12,48 @@ use sea_orm::{
     SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions, TransactionTrait,
 };
 
-use crate::config::redact_url;
+/// The URL with any password (in the user info or a `password=` parameter) replaced, for
+/// logs.
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = redact_userinfo(base);
+    match query {
+        None => base,
+        Some(query) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
+        }
+    }
+}
+
+fn redact_userinfo(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
 
 /// How long a request waits for a pooled connection before it is answered with `503`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -117,19 +158,25 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     db.begin_with_options(options).await
 }
 
-/// Runs `attempt` (a whole transaction) again, up to three times in all, when the database
-/// reports a deadlock or serialisation failure: the standard answer to MySQL's "try
-/// restarting transaction", which concurrent admin changes can provoke under load.
-pub async fn retry_transient<T, F, Fut>(mut attempt: F) -> Result<T, crate::error::ApiError>
+/// An error that may not recur if the transaction that met it runs again.
+pub trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+/// Runs `attempt` (a whole transaction) again, up to three times in all, when it fails with
+/// a transient error (a deadlock or serialisation failure): the standard answer to MySQL's
+/// "try restarting transaction", which concurrent admin changes can provoke under load.
+pub async fn retry_transient<T, E, F, Fut>(mut attempt: F) -> Result<T, E>
 where
+    E: Transient,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, crate::error::ApiError>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
 {
     let mut tries = 0;
     loop {
         tries += 1;
         match attempt().await {
-            Err(crate::error::ApiError::Contended) if tries < 3 => {
+            Err(error) if error.is_transient() && tries < 3 => {
                 tokio::time::sleep(Duration::from_millis(5 * tries)).await;
             }
             other => return other,

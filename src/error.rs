@@ -50,6 +50,29 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+impl crate::db::Transient for ApiError {
+    fn is_transient(&self) -> bool {
+        matches!(self, ApiError::Contended)
+    }
+}
+
+impl From<crate::refresh_tokens::RefreshError> for ApiError {
+    fn from(error: crate::refresh_tokens::RefreshError) -> Self {
+        use crate::refresh_tokens::RefreshError;
+        match error {
+            RefreshError::Database(error) => error.into(),
+            RefreshError::Signing(error) => ApiError::Internal(error),
+            refused => unauthorized(refused.to_string()),
+        }
+    }
+}
+
+impl From<crate::tokens::TokenError> for ApiError {
+    fn from(error: crate::tokens::TokenError) -> Self {
+        unauthorized(error.to_string())
+    }
+}
+
 /// Small constructors, so handlers read as `return Err(not_found("User 42 not found"))`.
 pub fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::BadRequest(message.into())

@@ -1,6 +1,7 @@
-//! Extractors whose rejections render the contract's error shape: a JSON object body,
-//! integer path ids (anything else is `404`, as Flask's `int` converter does), and the
-//! authenticated caller read fresh from the database.
+//! Extractors whose rejections render the API's error shape: a JSON object body (and the
+//! request types read from one), query strings, integer path ids (anything else is `404`,
+//! as Flask's `int` converter does) and the bearer token. The authenticated caller is
+//! `users::AuthUser`.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
@@ -9,10 +10,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+
 use crate::error::{ApiError, bad_request, not_found, unauthorized};
 use crate::state::AppState;
-use crate::tokens::{Claims, TokenType};
-use crate::users::model as user;
+use crate::validation::{FieldReport, FromJsonObject, FromQueryString, QueryString, QueryValue};
 
 /// Flask's message for a URL that matches nothing.
 pub const NOT_FOUND_MESSAGE: &str = "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.";
@@ -31,6 +34,30 @@ impl FromRequest<AppState> for JsonObject {
     }
 }
 
+/// A request body of type `T`, parsed and validated (every bad field reported at once).
+pub struct ValidJson<T>(pub T);
+
+impl<T: FromJsonObject> FromRequest<AppState> for ValidJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let JsonObject(body) = JsonObject::from_request(req, state).await?;
+        T::from_object(body, &state.parse_context()).map(ValidJson)
+    }
+}
+
+/// The query string read as `T` (every bad parameter reported at once).
+pub struct ValidQuery<T>(pub T);
+
+impl<S: Send + Sync, T: FromQueryString> FromRequestParts<S> for ValidQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = QueryString::parse(parts.uri.query().unwrap_or_default());
+        T::from_query_string(&query).map(ValidQuery)
+    }
+}
+
 /// For endpoints that take no body (`/auth/refresh`, `/auth/logout`, `/auth/logout-all`):
 /// nothing, or an empty JSON object. Anything else is refused as for any write.
 pub struct NoBody;
@@ -41,9 +68,11 @@ impl FromRequest<AppState> for NoBody {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         match read_json_object(req, state).await? {
             None => Ok(NoBody),
-            Some(body) => crate::validation::FieldReader::new(body)
-                .finish(&[])
-                .map(|()| NoBody),
+            Some(body) => {
+                let mut report = FieldReport::default();
+                report.refuse_unknown(&body, &[], &[]);
+                report.finish().map(|()| NoBody)
+            }
         }
     }
 }
@@ -169,6 +198,26 @@ pub fn parse_id(raw: &str) -> Option<i64> {
     raw.parse::<i64>().ok().filter(|id| *id > 0)
 }
 
+/// A resource id in a query string (`?user_id=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Id(pub i64);
+
+impl QueryValue for Id {
+    fn from_query(raw: &str) -> Result<Self, String> {
+        parse_id(raw)
+            .map(Id)
+            .ok_or_else(|| "must be a positive integer".into())
+    }
+
+    fn query_schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(i64::MAX as f64))
+            .into()
+    }
+}
+
 /// The path's ids, in order. Any segment that is not a valid id makes the route `404`.
 pub struct PathIds(pub Vec<i64>);
 
@@ -207,7 +256,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
 }
 
 /// The bearer token of the `Authorization` header.
-fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     let value = headers
         .get(AUTHORIZATION)
         .ok_or_else(|| unauthorized("Missing Authorization header"))?
@@ -224,57 +273,6 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
         ));
     }
     Ok(token)
-}
-
-/// The caller, authenticated by an access token. The user is read from the database on
-/// every request: a deleted user's tokens stop working and a demoted admin loses admin
-/// rights at once.
-pub struct AuthUser(pub user::Model);
-
-impl AuthUser {
-    pub fn id(&self) -> i64 {
-        self.0.id
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.0.is_admin()
-    }
-}
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(&parts.headers)?;
-        let claims = state.tokens.verify(token, TokenType::Access)?;
-        let id = claims
-            .user_id()
-            .ok_or_else(|| unauthorized("Invalid token"))?;
-        let user = crate::users::queries::find_by_id(&state.db, id)
-            .await?
-            .ok_or_else(|| unauthorized("The user of this token no longer exists"))?;
-        Ok(AuthUser(user))
-    }
-}
-
-/// A verified refresh token (signature, expiry and type); whether it is still live is
-/// checked against the database by the handler.
-pub struct RefreshToken {
-    pub token: String,
-    pub claims: Claims,
-}
-
-impl FromRequestParts<AppState> for RefreshToken {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(&parts.headers)?;
-        let claims = state.tokens.verify(token, TokenType::Refresh)?;
-        Ok(RefreshToken {
-            token: token.to_owned(),
-            claims,
-        })
-    }
 }
 
 #[cfg(test)]

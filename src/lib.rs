@@ -1,7 +1,10 @@
 //! larch: a JSON REST API backend (auth, users, posts, products) in one binary.
 //!
-//! `startup::router` builds the whole application from an `AppState`; the binary and the
-//! integration tests serve exactly that.
+//! `router::app` builds the whole application from an `AppState`; the binary and the
+//! integration tests serve exactly that. Each domain (`auth`, `users`, `posts`, `products`,
+//! …) owns its handlers (`routes.rs`), request and response types (`types.rs`),
+//! constrained values (`domain.rs`), queries and table entities; `router` is the one
+//! place that knows them all.
 
 pub mod auth;
 pub mod cli;
@@ -9,7 +12,6 @@ pub mod client_ip;
 pub mod conditional;
 pub mod config;
 pub mod db;
-pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -24,11 +26,14 @@ pub mod passwords;
 pub mod posts;
 pub mod products;
 pub mod rate_limit;
+pub mod refresh_tokens;
+pub mod router;
 pub mod row_counts;
 pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod text;
 pub mod time;
 pub mod tokens;
 pub mod users;

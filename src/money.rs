@@ -3,9 +3,15 @@
 //! are refused rather than rounded); stored as an integer number of cents; shown as a
 //! string with exactly two decimals.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::Value;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::validation::{FieldValue, ParseContext, QueryValue};
 
 /// 1,000,000,000.00 in cents: the largest price.
 pub const MAX_CENTS: i64 = 100_000_000_000;
@@ -91,6 +97,56 @@ impl Money {
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+}
+
+impl FieldValue for Money {
+    fn from_json(value: &Value, _: &ParseContext) -> Result<Self, String> {
+        Money::parse_json(value)
+    }
+}
+
+/// In a query string (`?min_price=10.5`): the decimal-string form only.
+impl QueryValue for Money {
+    fn from_query(raw: &str) -> Result<Self, String> {
+        Money::parse_str(raw)
+    }
+
+    fn query_schema() -> RefOr<Schema> {
+        decimal_text_schema().into()
+    }
+}
+
+/// A price as a decimal string with at most two decimals, from 0 to 1,000,000,000.
+fn decimal_text_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(r"^0*([0-9]{1,9}(\.[0-9]{1,2})?|1000000000(\.00?)?)$"))
+        .examples(["19.99"])
+}
+
+impl PartialSchema for Money {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(decimal_text_schema())
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0))
+                    .maximum(Some(MAX_CENTS / 100)),
+            )
+            .description(Some(
+                "A price from 0 to 1,000,000,000.00: a JSON number or a decimal string with at \
+                 most two decimals, judged by its decimal text (`19.999`, `1e3` as a string \
+                 refused)",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Money {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Price")
     }
 }
 

@@ -3,65 +3,106 @@
 //! is ceil(total / limit). Search terms (`?q=`) are case-insensitive substrings in which
 //! `%` and `_` are literal.
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, LikeExpr};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QuerySelect, Select};
 use serde::Serialize;
 use serde::ser::SerializeMap;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
-use crate::error::{ApiError, FieldErrors};
+use crate::text::{NO_NUL_PATTERN, char_count, fold_case};
+use crate::validation::{QueryValue, text_schema};
 
 pub const DEFAULT_LIMIT: u64 = 20;
 pub const MAX_LIMIT: u64 = 100;
 pub const MAX_SEARCH_LENGTH: usize = 200;
 
-/// The query string's parameters. A name given twice counts once: its first value.
-pub struct QueryParams(Vec<(String, String)>);
+/// `?page=`: 1 or more. Pages beyond i64's range are refused: no database row count
+/// reaches them, and the echoed `page` stays a signed 64-bit integer for every client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageNumber(u64);
 
-impl QueryParams {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+impl QueryValue for PageNumber {
+    fn from_query(raw: &str) -> Result<Self, String> {
+        parse_integer(raw, 1, i64::MAX as u64)
+            .map(PageNumber)
+            .ok_or_else(|| "must be a positive integer".into())
+    }
+
+    fn query_schema() -> RefOr<Schema> {
+        integer_schema(1, i64::MAX as u64, 1)
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
-    type Rejection = ApiError;
+/// `?limit=`: 1 to 100 items per page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageLimit(u64);
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default();
-        Ok(QueryParams(
-            form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-        ))
+impl QueryValue for PageLimit {
+    fn from_query(raw: &str) -> Result<Self, String> {
+        parse_integer(raw, 1, MAX_LIMIT)
+            .map(PageLimit)
+            .ok_or_else(|| format!("must be an integer from 1 to {MAX_LIMIT}"))
+    }
+
+    fn query_schema() -> RefOr<Schema> {
+        integer_schema(1, MAX_LIMIT, DEFAULT_LIMIT)
     }
 }
 
-/// Collects query-parameter errors so that all of them are reported together.
-#[derive(Default)]
-pub struct QueryErrors(FieldErrors);
-
-impl QueryErrors {
-    pub fn add(&mut self, name: &str, message: impl Into<String>) {
-        self.0
-            .entry(name.to_owned())
-            .or_default()
-            .push(message.into());
+/// Digits only (no sign, no spaces) within `min..=max`.
+fn parse_integer(raw: &str, min: u64, max: u64) -> Option<u64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
+    raw.parse::<u64>().ok().filter(|n| (min..=max).contains(n))
+}
 
-    pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self.0))
+fn integer_schema(min: u64, max: u64, default: u64) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(min as f64))
+        .maximum(Some(max as f64))
+        .default(Some(default.into()))
+        .into()
+}
+
+/// `?q=`: a case-insensitive substring, at most 200 characters; `%` and `_` in it are
+/// literal. Held case-folded, as the key columns it is matched against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchTerm(String);
+
+impl SearchTerm {
+    /// The folded term; `None` for an empty one, which filters nothing.
+    pub fn term(&self) -> Option<&str> {
+        (!self.0.is_empty()).then_some(self.0.as_str())
+    }
+}
+
+impl QueryValue for SearchTerm {
+    fn from_query(raw: &str) -> Result<Self, String> {
+        if raw.contains('\0') {
+            return Err(crate::validation::NUL_MESSAGE.into());
         }
+        if char_count(raw) > MAX_SEARCH_LENGTH {
+            return Err(format!(
+                "must be at most {MAX_SEARCH_LENGTH} characters long"
+            ));
+        }
+        Ok(SearchTerm(fold_case(raw)))
+    }
+
+    fn query_schema() -> RefOr<Schema> {
+        text_schema(
+            "Case-insensitive substring; `%` and `_` are literal",
+            None,
+            Some(MAX_SEARCH_LENGTH),
+            Some(NO_NUL_PATTERN.into()),
+        )
     }
 }
 
+/// Which page of a list: `page` (default 1) of `limit` items (default 20).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageRequest {
     pub page: u64,
@@ -69,12 +110,11 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    pub fn parse(params: &QueryParams, errors: &mut QueryErrors) -> PageRequest {
-        // Pages beyond i64's range are refused: no database row count reaches them, and the
-        // echoed `page` stays a signed 64-bit integer for every client.
-        let page = parse_bounded(params, errors, "page", 1, 1, i64::MAX as u64);
-        let limit = parse_bounded(params, errors, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT);
-        PageRequest { page, limit }
+    pub fn new(page: Option<PageNumber>, limit: Option<PageLimit>) -> Self {
+        PageRequest {
+            page: page.map_or(1, |p| p.0),
+            limit: limit.map_or(DEFAULT_LIMIT, |l| l.0),
+        }
     }
 
     /// Rows to skip, or `None` when the page lies beyond anything a database can hold.
@@ -83,48 +123,6 @@ impl PageRequest {
             .checked_mul(self.limit)
             .filter(|o| *o <= i64::MAX as u64)
     }
-}
-
-fn parse_bounded(
-    params: &QueryParams,
-    errors: &mut QueryErrors,
-    name: &str,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> u64 {
-    let Some(raw) = params.get(name) else {
-        return default;
-    };
-    let message = if max >= i64::MAX as u64 {
-        "must be a positive integer".to_owned()
-    } else {
-        format!("must be an integer from {min} to {max}")
-    };
-    match raw.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) && raw.bytes().all(|b| b.is_ascii_digit()) => n,
-        _ => {
-            errors.add(name, message);
-            default
-        }
-    }
-}
-
-/// `?q=`: absent or empty means no filter; otherwise the lower-cased term.
-pub fn parse_search(params: &QueryParams, errors: &mut QueryErrors, name: &str) -> Option<String> {
-    let raw = params.get(name)?;
-    if raw.contains('\0') {
-        errors.add(name, "must not contain NUL characters");
-        return None;
-    }
-    if raw.chars().count() > MAX_SEARCH_LENGTH {
-        errors.add(
-            name,
-            format!("must be at most {MAX_SEARCH_LENGTH} characters long"),
-        );
-        return None;
-    }
-    (!raw.is_empty()).then(|| raw.to_lowercase())
 }
 
 /// The escape character of LIKE patterns. Not a backslash, whose meaning inside SQL
@@ -193,45 +191,44 @@ impl<T: Serialize> Serialize for Page<T> {
 mod tests {
     use super::*;
 
-    fn params(q: &str) -> QueryParams {
-        QueryParams(form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-    }
-
     #[test]
     fn page_rules() {
-        let mut e = QueryErrors::default();
         assert_eq!(
-            PageRequest::parse(&params(""), &mut e),
+            PageRequest::new(None, None),
             PageRequest { page: 1, limit: 20 }
         );
-        assert_eq!(
-            PageRequest::parse(&params("page=3&limit=100"), &mut e),
-            PageRequest {
-                page: 3,
-                limit: 100
-            }
-        );
-        assert!(e.finish().is_ok());
+        assert_eq!(PageNumber::from_query("3"), Ok(PageNumber(3)));
+        assert_eq!(PageLimit::from_query("100"), Ok(PageLimit(100)));
         for bad in [
-            "page=0",
-            "limit=0",
-            "limit=101",
-            "page=abc",
-            "page=-1",
-            "page=",
-            "limit=1.5",
-            "page=+2",
-            "page=99999999999999999999",
+            "0",
+            "abc",
+            "-1",
+            "",
+            "1.5",
+            "+2",
+            " 1",
+            "99999999999999999999",
         ] {
-            let mut e = QueryErrors::default();
-            PageRequest::parse(&params(bad), &mut e);
-            assert!(e.finish().is_err(), "{bad}");
+            assert!(PageNumber::from_query(bad).is_err(), "page={bad}");
+        }
+        assert!(PageNumber::from_query("9223372036854775808").is_err());
+        assert!(PageNumber::from_query("9223372036854775807").is_ok());
+        for bad in ["0", "101", "1.5", ""] {
+            assert!(PageLimit::from_query(bad).is_err(), "limit={bad}");
         }
         let far = PageRequest {
             page: u64::MAX,
             limit: 100,
         };
         assert_eq!(far.offset(), None);
+    }
+
+    #[test]
+    fn search_terms_are_folded() {
+        assert_eq!(SearchTerm::from_query("ΣABC").unwrap().term(), Some("σabc"));
+        assert_eq!(SearchTerm::from_query("").unwrap().term(), None);
+        assert!(SearchTerm::from_query("a\0").is_err());
+        assert!(SearchTerm::from_query(&"x".repeat(201)).is_err());
     }
 
     #[test]

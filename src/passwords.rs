@@ -12,7 +12,71 @@ use anyhow::Context;
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
 use tokio::sync::{OnceCell, oneshot};
 
-use crate::domain::Password;
+use std::fmt;
+
+use serde_json::Value;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::text::{NO_NUL_PATTERN, char_count};
+use crate::validation::{FieldValue, ParseContext, json_string, text_schema};
+
+/// The longest password taken: hashing is bounded work.
+pub const PASSWORD_MAX_LENGTH: usize = 1024;
+
+/// A new password that meets the length rules (`PASSWORD_MIN_LENGTH`, configurable, to
+/// 1024 characters). Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: &str, min_length: usize) -> Result<Self, String> {
+        let length = char_count(raw);
+        if length < min_length {
+            return Err(format!("must be at least {min_length} characters long"));
+        }
+        if length > PASSWORD_MAX_LENGTH {
+            return Err(format!(
+                "must be at most {PASSWORD_MAX_LENGTH} characters long"
+            ));
+        }
+        Ok(Password(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+impl FieldValue for Password {
+    fn from_json(value: &Value, cx: &ParseContext) -> Result<Self, String> {
+        Password::parse(json_string(value)?, cx.password_min_length)
+    }
+}
+
+/// The configured minimum is set in the served document (`router::document`); this is the
+/// default.
+impl PartialSchema for Password {
+    fn schema() -> RefOr<Schema> {
+        text_schema(
+            format!(
+                "At least `PASSWORD_MIN_LENGTH` (default 8) and at most {PASSWORD_MAX_LENGTH} characters"
+            ),
+            Some(8),
+            Some(PASSWORD_MAX_LENGTH),
+            Some(NO_NUL_PATTERN.into()),
+        )
+    }
+}
+
+impl ToSchema for Password {}
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -116,6 +180,22 @@ fn hash_blocking(password: &str) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_lengths() {
+        assert!(Password::parse("1234567", 8).is_err());
+        assert!(Password::parse("12345678", 8).is_ok());
+        assert!(
+            Password::parse("ééééééé", 8).is_err(),
+            "length counts characters"
+        );
+        assert!(Password::parse(&"x".repeat(1024), 8).is_ok());
+        assert!(Password::parse(&"x".repeat(1025), 8).is_err());
+        assert_eq!(
+            format!("{:?}", Password::parse("hunter22", 8).unwrap()),
+            "Password(<redacted>)"
+        );
+    }
 
     #[tokio::test]
     async fn hashes_are_argon2id_and_verify() {

@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder, QuerySelect, Set, TransactionTrait};
 
-use crate::domain::Password;
+use crate::passwords::Password;
 use crate::passwords::PasswordHasher;
 use crate::{posts, products, users};
 
@@ -126,7 +126,7 @@ pub async fn seed(db: &DatabaseConnection, plan: &SeedPlan) -> anyhow::Result<Se
                     let at = spread(n, plan.posts);
                     posts::model::ActiveModel {
                         user_id: Set(author_ids[rng.random_range(0..author_ids.len())]),
-                        title_key: Set(title.to_lowercase()),
+                        title_key: Set(crate::text::fold_case(&title)),
                         title: Set(title),
                         body: Set(format!("{}.", sentence(&mut rng, words))),
                         created_at: Set(at),
@@ -157,7 +157,7 @@ pub async fn seed(db: &DatabaseConnection, plan: &SeedPlan) -> anyhow::Result<Se
                     );
                     let at = spread(n, plan.products);
                     products::model::ActiveModel {
-                        name_key: Set(name.to_lowercase()),
+                        name_key: Set(crate::text::fold_case(&name)),
                         name: Set(name),
                         description: Set(format!("{}.", sentence(&mut rng, 12))),
                         price_cents: Set(rng.random_range(99..=250_000)),

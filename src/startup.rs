@@ -1,115 +1,23 @@
-//! Builds the application: the router every request goes through (the same for the binary
-//! and the tests), the listener, and the server's life until shutdown.
+//! Starts the application: migrations, the pool, the listener, and the server's life until
+//! shutdown. The router every request goes through (the same for the binary and the tests)
+//! is `router::app`.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::{Router, ServiceExt, middleware};
+use axum::ServiceExt;
+use axum::extract::Request;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
-use tower::{Layer, ServiceBuilder};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 
-use crate::config::{Config, redact_url};
+use crate::config::Config;
+use crate::db::redact_url;
 use crate::migration::Migrator;
 use crate::state::AppState;
-use crate::{auth, db, http};
-
-/// The whole HTTP application for `state`: routes, then the layers every request passes.
-pub fn router(state: AppState) -> Router {
-    let config = state.config.clone();
-    crate::metrics::init();
-    let (api, _document) = crate::openapi::routes();
-    let routes = api
-        .fallback(http::route_not_found)
-        // The later `route_layer` runs first: a bad id's 404 still carries its route.
-        .route_layer(middleware::from_fn(http::reject_bad_ids))
-        .route_layer(middleware::from_fn(http::record_route))
-        .layer(DefaultBodyLimit::max(config.body_limit))
-        .with_state(state);
-
-    // Outermost first: every response, errors included, gets the request id and headers.
-    let layers = ServiceBuilder::new()
-        .layer(middleware::from_fn(http::request_context))
-        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
-        .layer(security_header(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'",
-        ))
-        .layer(security_header(header::CACHE_CONTROL, "no-store"))
-        .option_layer(cors_layer(&config.cors_origins))
-        .layer(middleware::from_fn(http::json_errors))
-        .layer(CatchPanicLayer::custom(http::panic_response))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            config.request_timeout,
-        ))
-        .layer(RequestBodyLimitLayer::new(config.body_limit));
-    routes.layer(layers)
-}
-
-/// The router behind trailing-slash normalisation (`/users/` is `/users`, no redirect),
-/// which must run before routing and so wraps the router from outside.
-pub fn service(state: AppState) -> NormalizePath<Router> {
-    NormalizePathLayer::trim_trailing_slash().layer(router(state))
-}
-
-fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
-}
-
-/// CORS is off unless origins are configured; then exactly those origins are allowed.
-fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
-    if origins.is_empty() {
-        return None;
-    }
-    let allow_origin = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        // Checked by the configuration: every entry is a valid header value.
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
-    };
-    Some(
-        CorsLayer::new()
-            .allow_origin(allow_origin)
-            .allow_methods([
-                Method::GET,
-                Method::HEAD,
-                Method::POST,
-                Method::PUT,
-                Method::PATCH,
-                Method::DELETE,
-            ])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                header::IF_MATCH,
-                header::IF_NONE_MATCH,
-                HeaderName::from_static("idempotency-key"),
-                http::REQUEST_ID.clone(),
-            ])
-            .expose_headers([
-                header::ETAG,
-                header::RETRY_AFTER,
-                header::LOCATION,
-                HeaderName::from_static(crate::idempotency::REPLAYED_HEADER),
-                http::REQUEST_ID.clone(),
-            ])
-            .max_age(Duration::from_secs(600)),
-    )
-}
+use crate::{db, idempotency, rate_limit, refresh_tokens, router};
 
 /// Applies pending migrations (unless told not to), then opens the serving pool.
 pub async fn connect_database(
@@ -180,7 +88,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.db.clone()));
-        let app = service(self.state.clone());
+        let app = router::service(self.state.clone());
         let result = axum::serve(
             self.listener,
             ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
@@ -200,18 +108,17 @@ async fn housekeeping(db: DatabaseConnection) {
     loop {
         every.tick().await;
         let cutoff = chrono::Utc::now() - chrono::Duration::minutes(5);
-        match auth::refresh_tokens::delete_expired(&db, cutoff).await {
+        match refresh_tokens::delete_expired(&db, cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "expired refresh tokens removed"),
             Err(e) => tracing::warn!(error = %e, "removing expired refresh tokens failed"),
         }
-        match crate::idempotency::delete_expired(&db, chrono::Utc::now()).await {
+        match idempotency::delete_expired(&db, chrono::Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "expired idempotency keys removed"),
             Err(e) => tracing::warn!(error = %e, "removing expired idempotency keys failed"),
         }
-        if let Err(e) = crate::rate_limit::delete_expired(&db, chrono::Utc::now().timestamp()).await
-        {
+        if let Err(e) = rate_limit::delete_expired(&db, chrono::Utc::now().timestamp()).await {
             tracing::warn!(error = %e, "removing old rate-limit counters failed");
         }
     }

@@ -1,5 +1,5 @@
-//! What every handler can reach: the pool, the configuration, the token keys and the
-//! password hasher. Cheap to clone (all shared).
+//! What every handler can reach: the pool, the configuration, the token keys, the password
+//! hasher and the cached counts of filtered lists. Cheap to clone (all shared).
 
 use std::sync::Arc;
 
@@ -7,8 +7,9 @@ use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
 use crate::passwords::PasswordHasher;
-use crate::products::search_counts::SearchCounts;
+use crate::row_counts::CachedCounts;
 use crate::tokens::TokenKeys;
+use crate::validation::ParseContext;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -16,7 +17,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub tokens: Arc<TokenKeys>,
     pub passwords: PasswordHasher,
-    pub product_counts: Arc<SearchCounts>,
+    /// Totals of filtered product searches (see `row_counts::cache`).
+    pub product_counts: Arc<CachedCounts>,
 }
 
 impl AppState {
@@ -33,6 +35,13 @@ impl AppState {
             tokens: Arc::new(tokens),
             passwords,
             product_counts: Arc::default(),
+        }
+    }
+
+    /// The configured rules request bodies are judged by.
+    pub fn parse_context(&self) -> ParseContext {
+        ParseContext {
+            password_min_length: self.config.password_min_length,
         }
     }
 }

@@ -10,7 +10,21 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, unauthorized};
+/// Why a token was refused; every one is a `401` whose message says what was wrong without
+/// echoing the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("Token has expired")]
+    Expired,
+    #[error("Token is not valid yet")]
+    NotYetValid,
+    #[error("Invalid token")]
+    Invalid,
+    #[error("An access token is required")]
+    AccessRequired,
+    #[error("A refresh token is required")]
+    RefreshRequired,
+}
 
 /// Clock skew tolerated between the server that issued a token and the one checking it.
 pub const LEEWAY_SECONDS: u64 = 5;
@@ -92,24 +106,23 @@ impl TokenKeys {
         Ok(IssuedToken { token, expires_at })
     }
 
-    /// Checks signature, algorithm, expiry and type. Every failure is a `401` whose message
-    /// says what was wrong without echoing the token.
-    pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, ApiError> {
+    /// Checks signature, algorithm, expiry and type.
+    pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => unauthorized("Token has expired"),
-                ErrorKind::ImmatureSignature => unauthorized("Token is not valid yet"),
-                _ => unauthorized("Invalid token"),
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                _ => TokenError::Invalid,
             })?;
         let claims = data.claims;
         if claims.token_type != expected {
-            return Err(unauthorized(match expected {
-                TokenType::Access => "An access token is required",
-                TokenType::Refresh => "A refresh token is required",
-            }));
+            return Err(match expected {
+                TokenType::Access => TokenError::AccessRequired,
+                TokenType::Refresh => TokenError::RefreshRequired,
+            });
         }
         if claims.user_id().is_none() {
-            return Err(unauthorized("Invalid token"));
+            return Err(TokenError::Invalid);
         }
         Ok(claims)
     }

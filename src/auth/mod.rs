@@ -1,21 +1,6 @@
-//! Authentication: `/auth/*` (contract section 4).
+//! Authentication: `/auth/*` — register, log in, refresh, log out, change the password,
+//! who am I.
 
-pub mod refresh_tokens;
+pub mod refresh_token;
 pub mod routes;
 pub mod types;
-
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
-use crate::state::AppState;
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(routes::register))
-        .routes(routes!(routes::login))
-        .routes(routes!(routes::refresh))
-        .routes(routes!(routes::me))
-        .routes(routes!(routes::logout))
-        .routes(routes!(routes::logout_all))
-        .routes(routes!(routes::change_password))
-}

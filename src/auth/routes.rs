@@ -4,16 +4,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::refresh_tokens;
-use super::types::{TokenPair, parse_credentials, parse_password_change, parse_registration};
-use crate::conditional::{Preconditions, Tagged};
+use super::refresh_token::RefreshToken;
+use super::types::{LoginRequest, PasswordChangeRequest, RegisterRequest, TokenPair};
+use crate::conditional::{JsonWithEtag, Preconditions};
 use crate::db::begin_write;
-use crate::domain::{PASSWORD_MAX_LENGTH, Role};
-use crate::error::{ApiResult, conflict, forbidden, unauthorized};
-use crate::extract::{AuthUser, JsonObject, NoBody, RefreshToken};
+use crate::error::{ApiError, ApiResult, conflict, forbidden, unauthorized};
+use crate::extract::{NoBody, ValidJson};
+use crate::passwords::PASSWORD_MAX_LENGTH;
 use crate::rate_limit::AuthRateLimit;
+use crate::refresh_tokens::{self, RefreshError};
 use crate::state::AppState;
 use crate::tokens::TokenType;
+use crate::users::AuthUser;
+use crate::users::domain::{Email, Role};
 use crate::users::queries::{self as users, NewUser};
 use crate::users::types::UserResponse;
 
@@ -21,7 +24,7 @@ use crate::users::types::UserResponse;
 /// (so concurrent registrations of one email give one `201`); the check before it only
 /// saves a password hash when the answer is already known.
 #[utoipa::path(post, path = "/auth/register", tag = "auth",
-    request_body = crate::openapi::bodies::RegisterRequest,
+    request_body = RegisterRequest,
     responses(
         (status = 201, description = "Registered; the new user", body = UserResponse),
         (status = 409, description = "Email or username already taken", body = crate::error::ErrorBody),
@@ -31,10 +34,9 @@ use crate::users::types::UserResponse;
 pub async fn register(
     _: AuthRateLimit,
     State(state): State<AppState>,
-    JsonObject(body): JsonObject,
+    ValidJson(registration): ValidJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<UserResponse>)> {
-    let registration = parse_registration(body, state.config.password_min_length)?;
-    if users::find_by_email(&state.db, registration.email.as_str())
+    if users::find_by_email(&state.db, &registration.email)
         .await?
         .is_some()
     {
@@ -58,7 +60,7 @@ pub async fn register(
 /// `POST /auth/login`: a new token pair. An unknown email costs the same hash as a wrong
 /// password, and both answer the same `401`.
 #[utoipa::path(post, path = "/auth/login", tag = "auth",
-    request_body = crate::openapi::bodies::LoginRequest,
+    request_body = LoginRequest,
     responses(
         (status = 200, description = "A new access and refresh token", body = TokenPair),
         (status = 401, description = "Bad credentials", body = crate::error::ErrorBody),
@@ -68,34 +70,33 @@ pub async fn register(
 pub async fn login(
     _: AuthRateLimit,
     State(state): State<AppState>,
-    JsonObject(body): JsonObject,
+    ValidJson(credentials): ValidJson<LoginRequest>,
 ) -> ApiResult<Json<TokenPair>> {
-    let credentials = parse_credentials(body)?;
-    let user = users::find_by_email(&state.db, &credentials.email).await?;
+    // An address that is not valid is one no account has: it still costs a hash below.
+    let user = match Email::parse(credentials.email.as_str()) {
+        Ok(email) => users::find_by_email(&state.db, &email).await?,
+        Err(_) => None,
+    };
+    let password = credentials.password.as_str();
     // No stored password is this long; refusing it unhashed leaks nothing about the account.
-    if credentials.password.chars().count() > PASSWORD_MAX_LENGTH {
+    if password.chars().count() > PASSWORD_MAX_LENGTH {
         return Err(invalid_credentials());
     }
     let stored = user.as_ref().map(|u| u.password_hash.as_str());
-    if !state
-        .passwords
-        .verify(&credentials.password, stored)
-        .await?
-    {
+    if !state.passwords.verify(password, stored).await? {
         return Err(invalid_credentials());
     }
     let user = user.ok_or_else(invalid_credentials)?;
-    let refresh_token = refresh_tokens::issue(&state.db, &state.tokens, user.id, None)
-        .await
-        .map_err(|e| match e {
-            // The account was deleted between the password check and now.
-            crate::error::ApiError::NotFound(_) => invalid_credentials(),
-            other => other,
-        })?;
+    let refresh_token = match refresh_tokens::issue(&state.db, &state.tokens, user.id, None).await {
+        Ok(token) => token,
+        // The account was deleted between the password check and now.
+        Err(RefreshError::UserGone) => return Err(invalid_credentials()),
+        Err(other) => return Err(other.into()),
+    };
     Ok(Json(token_pair(&state, user.id, refresh_token)?))
 }
 
-fn invalid_credentials() -> crate::error::ApiError {
+fn invalid_credentials() -> ApiError {
     unauthorized("Invalid credentials")
 }
 
@@ -124,7 +125,7 @@ pub async fn refresh(
     _: NoBody,
 ) -> ApiResult<Json<TokenPair>> {
     let (user_id, refresh_token) =
-        refresh_tokens::rotate(&state.db, &state.tokens, &presented).await?;
+        refresh_tokens::rotate(&state.db, &state.tokens, &presented.presented()).await?;
     Ok(Json(token_pair(&state, user_id, refresh_token)?))
 }
 
@@ -138,8 +139,8 @@ pub async fn refresh(
         (status = 304, description = "Not modified: `If-None-Match` names the current version",
             headers(("ETag" = String))),
     ))]
-pub async fn me(caller: AuthUser, preconditions: Preconditions) -> ApiResult<Tagged> {
-    Ok(Tagged::ok(&UserResponse::full(&caller.0))?.unless_current(&preconditions))
+pub async fn me(caller: AuthUser, preconditions: Preconditions) -> ApiResult<JsonWithEtag> {
+    Ok(JsonWithEtag::ok(&UserResponse::full(&caller.0))?.or_not_modified(&preconditions))
 }
 
 /// `POST /auth/logout`: revokes the presented refresh token and its family.
@@ -152,7 +153,7 @@ pub async fn logout(
     presented: RefreshToken,
     _: NoBody,
 ) -> ApiResult<StatusCode> {
-    refresh_tokens::revoke_presented(&state.db, &presented).await?;
+    refresh_tokens::revoke_presented(&state.db, &presented.presented()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -174,18 +175,18 @@ pub async fn logout_all(
 /// revokes every refresh token of the caller.
 #[utoipa::path(put, path = "/auth/password", tag = "auth",
     security(("bearer" = [])),
-    request_body = crate::openapi::bodies::PasswordChangeRequest,
+    request_body = PasswordChangeRequest,
     responses((status = 204, description = "Changed; every refresh token revoked")))]
 pub async fn change_password(
     State(state): State<AppState>,
     caller: AuthUser,
-    JsonObject(body): JsonObject,
+    ValidJson(change): ValidJson<PasswordChangeRequest>,
 ) -> ApiResult<StatusCode> {
-    let change = parse_password_change(body, state.config.password_min_length)?;
-    let current_ok = change.current_password.chars().count() <= PASSWORD_MAX_LENGTH
+    let current = change.current_password.as_str();
+    let current_ok = current.chars().count() <= PASSWORD_MAX_LENGTH
         && state
             .passwords
-            .verify(&change.current_password, Some(&caller.0.password_hash))
+            .verify(current, Some(&caller.0.password_hash))
             .await?;
     if !current_ok {
         return Err(forbidden("Current password is incorrect"));

@@ -1,12 +1,11 @@
 //! What `/auth` sends and takes.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
 
-use crate::domain::{Email, Password, Username};
-use crate::error::ApiError;
+use crate::passwords::Password;
+use crate::users::domain::{Email, Username};
 use crate::users::types::READ_ONLY_FIELDS;
-use crate::validation::{FieldReader, checked};
+use crate::validation::AnyText;
 
 /// The answer to login and refresh.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -19,60 +18,33 @@ pub struct TokenPair {
     pub expires_in: u64,
 }
 
-pub struct Registration {
-    pub username: Username,
-    pub email: Email,
-    pub password: Password,
+crate::json_body! {
+    /// `POST /auth/register`. `role` is not a field: every new account is a user.
+    pub struct RegisterRequest {
+        pub username: Username,
+        pub email: Email,
+        pub password: Password,
+    }
+    ignores: READ_ONLY_FIELDS;
 }
 
-pub fn parse_registration(
-    body: Map<String, Value>,
-    password_min_length: usize,
-) -> Result<Registration, ApiError> {
-    let mut reader = FieldReader::new(body);
-    let username = reader.required("username", Username::parse);
-    let email = reader.required("email", Email::parse);
-    let password = reader.required("password", |p| Password::parse(p, password_min_length));
-    reader.finish(READ_ONLY_FIELDS)?;
-    Ok(Registration {
-        username: checked(username)?,
-        email: checked(email)?,
-        password: checked(password)?,
-    })
+crate::json_body! {
+    /// `POST /auth/login`. Any text is taken: a malformed address is simply one no account
+    /// has, and answers as any unknown one does.
+    pub struct LoginRequest {
+        /// Matched in its canonical form (case, Unicode and IDNA spellings of one address are
+        /// one address).
+        pub email: AnyText,
+        pub password: AnyText,
+    }
+    ignores: &[];
 }
 
-pub struct Credentials {
-    pub email: String,
-    pub password: String,
-}
-
-/// Login takes any strings: a malformed email is simply one no account has.
-pub fn parse_credentials(body: Map<String, Value>) -> Result<Credentials, ApiError> {
-    let mut reader = FieldReader::new(body);
-    let email = reader.required("email", |e| Ok(e.trim().to_owned()));
-    let password = reader.required("password", |p| Ok(p.to_owned()));
-    reader.finish(&[])?;
-    Ok(Credentials {
-        email: checked(email)?,
-        password: checked(password)?,
-    })
-}
-
-pub struct PasswordChange {
-    pub current_password: String,
-    pub new_password: Password,
-}
-
-pub fn parse_password_change(
-    body: Map<String, Value>,
-    password_min_length: usize,
-) -> Result<PasswordChange, ApiError> {
-    let mut reader = FieldReader::new(body);
-    let current_password = reader.required("current_password", |p| Ok(p.to_owned()));
-    let new_password = reader.required("new_password", |p| Password::parse(p, password_min_length));
-    reader.finish(&[])?;
-    Ok(PasswordChange {
-        current_password: checked(current_password)?,
-        new_password: checked(new_password)?,
-    })
+crate::json_body! {
+    /// `PUT /auth/password`.
+    pub struct PasswordChangeRequest {
+        pub current_password: AnyText,
+        pub new_password: Password,
+    }
+    ignores: &[];
 }

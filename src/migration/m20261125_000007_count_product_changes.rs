@@ -4,7 +4,7 @@ use sea_orm_migration::prelude::*;
 pub struct Migration;
 
 /// A counter of writes to `products`, bumped in every transaction that inserts, updates or
-/// deletes one. Filtered product counts are cached against it (`products::search_counts`), so
+/// deletes one. Filtered product counts are cached against it (`row_counts::cache`), so
 /// a repeated search costs a page, not a scan, and a write anywhere invalidates every cache.
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

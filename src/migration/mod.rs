@@ -13,6 +13,8 @@ mod m20261125_000005_create_products;
 mod m20261125_000006_create_row_counts;
 mod m20261125_000007_count_product_changes;
 mod m20261125_000008_create_idempotency_keys;
+mod m20261129_000009_fold_key_columns;
+mod m20261129_000010_canonical_emails;
 
 pub struct Migrator;
 
@@ -28,6 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_create_row_counts::Migration),
             Box::new(m20261125_000007_count_product_changes::Migration),
             Box::new(m20261125_000008_create_idempotency_keys::Migration),
+            Box::new(m20261129_000009_fold_key_columns::Migration),
+            Box::new(m20261129_000010_canonical_emails::Migration),
         ]
     }
 }

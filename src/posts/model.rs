@@ -9,7 +9,7 @@ pub struct Model {
     pub id: i64,
     pub user_id: i64,
     pub title: String,
-    /// Lower-cased title; `?q=` searches it.
+    /// Case-folded title; `?q=` searches it.
     pub title_key: String,
     pub body: String,
     pub created_at: DateTimeUtc,

@@ -7,6 +7,7 @@ use sea_orm::{
     FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use super::domain::{PostBody, Title};
 use super::model::{self as post, Entity as Posts};
 use crate::pagination::{PageRequest, contains, fetch_page};
 use crate::users::model::{self as user, Entity as Users};
@@ -47,17 +48,17 @@ pub async fn find_by_id_for_update(
 
 pub struct NewPost {
     pub user_id: i64,
-    pub title: String,
-    pub body: String,
+    pub title: Title,
+    pub body: PostBody,
 }
 
 pub async fn insert(db: &impl ConnectionTrait, new: NewPost) -> Result<post::Model, DbErr> {
     let now = crate::time::now();
     post::ActiveModel {
         user_id: Set(new.user_id),
-        title_key: Set(new.title.to_lowercase()),
-        title: Set(new.title),
-        body: Set(new.body),
+        title_key: Set(new.title.key()),
+        title: Set(new.title.into_inner()),
+        body: Set(new.body.into_inner()),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -68,8 +69,8 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewPost) -> Result<post::Mod
 
 #[derive(Default)]
 pub struct PostChanges {
-    pub title: Option<String>,
-    pub body: Option<String>,
+    pub title: Option<Title>,
+    pub body: Option<PostBody>,
 }
 
 pub async fn update(
@@ -78,30 +79,22 @@ pub async fn update(
     changes: PostChanges,
 ) -> Result<post::Model, DbErr> {
     // Values equal to the stored ones are no change: `updated_at` (and the ETag) stay.
-    let title = changes.title.filter(|t| *t != current.title);
-    let body = changes.body.filter(|b| *b != current.body);
+    let title = changes.title.filter(|t| t.as_str() != current.title);
+    let body = changes.body.filter(|b| b.as_str() != current.body);
     let changes = PostChanges { title, body };
     if changes.title.is_none() && changes.body.is_none() {
         return Ok(current);
     }
     let mut active: post::ActiveModel = current.into();
     if let Some(title) = changes.title {
-        active.title_key = Set(title.to_lowercase());
-        active.title = Set(title);
+        active.title_key = Set(title.key());
+        active.title = Set(title.into_inner());
     }
     if let Some(body) = changes.body {
-        active.body = Set(body);
+        active.body = Set(body.into_inner());
     }
     active.updated_at = Set(crate::time::now());
     active.update(db).await
-}
-
-/// How many posts `user_id` has (an index range count).
-pub async fn count_by_user(db: &impl ConnectionTrait, user_id: i64) -> Result<u64, DbErr> {
-    Posts::find()
-        .filter(post::Column::UserId.eq(user_id))
-        .count(db)
-        .await
 }
 
 pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
@@ -111,7 +104,7 @@ pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
 #[derive(Default)]
 pub struct PostFilter {
     pub user_id: Option<i64>,
-    /// Lower-cased; matched as a substring of the title.
+    /// Case-folded; matched as a substring of the folded title.
     pub search: Option<String>,
 }
 

@@ -5,41 +5,35 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::queries::{self, NewPost, PostFilter};
-use super::types::{PostResponse, parse_new_post, parse_post_changes};
-use crate::conditional::{Preconditions, Tagged, etag_of_value};
+use super::queries::{self, NewPost, PostChanges, PostFilter};
+use super::types::{
+    NewPostRequest, PostListQuery, PostResponse, PostUpdateRequest, UserPostListQuery,
+};
+use crate::conditional::{JsonWithEtag, Preconditions, etag_of_value};
 use crate::db::begin_write;
 use crate::error::{ApiError, ApiResult, forbidden, not_found};
-use crate::extract::{AuthUser, JsonObject, PathId, PathIds, parse_id};
-use crate::idempotency::{self, Claim, IdempotencyKey};
-use crate::pagination::{Page, PageRequest, QueryErrors, QueryParams, parse_search};
+use crate::extract::{JsonObject, PathId, PathIds, ValidJson, ValidQuery};
+use crate::idempotency::{self, IdempotencyKey, IdempotentRequest};
+use crate::pagination::{Page, PageRequest};
 use crate::row_counts;
 use crate::state::AppState;
+use crate::users::AuthUser;
 use crate::users::queries as users;
+use crate::validation::FromJsonObject;
 
 /// `GET /posts`: newest first; `?user_id=`, `?q=` (title), `?page`, `?limit`.
 #[utoipa::path(get, path = "/posts", tag = "posts",
-    params(("page" = Option<i64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
-        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
-        ("q" = Option<String>, Query, pattern = r"^[^\u0000]*$", description = "Case-insensitive substring of the title; `%` and `_` are literal"),
-        ("user_id" = Option<i64>, Query, minimum = 1, description = "Only this user's posts")),
+    params(PostListQuery),
     responses((status = 200, description = "Newest first", body = super::types::PostsPage)))]
 pub async fn list_posts(
     State(state): State<AppState>,
-    params: QueryParams,
+    ValidQuery(query): ValidQuery<PostListQuery>,
 ) -> ApiResult<Json<Page<PostResponse>>> {
-    let mut errors = QueryErrors::default();
-    let page = PageRequest::parse(&params, &mut errors);
-    let search = parse_search(&params, &mut errors, "q");
-    let user_id = params.get("user_id").and_then(|raw| {
-        let id = parse_id(raw);
-        if id.is_none() {
-            errors.add("user_id", "must be a positive integer");
-        }
-        id
-    });
-    errors.finish()?;
-    page_of_posts(&state, PostFilter { user_id, search }, page).await
+    let filter = PostFilter {
+        user_id: query.user_id.map(|id| id.0),
+        search: query.q.as_ref().and_then(|q| q.term()).map(str::to_owned),
+    };
+    page_of_posts(&state, filter, PageRequest::new(query.page, query.limit)).await
 }
 
 async fn page_of_posts(
@@ -69,11 +63,11 @@ pub async fn get_post(
     State(state): State<AppState>,
     PathId(id): PathId,
     preconditions: Preconditions,
-) -> ApiResult<Tagged> {
+) -> ApiResult<JsonWithEtag> {
     let (post, author) = queries::find_with_author(&state.db, id)
         .await?
         .ok_or_else(|| post_not_found(id))?;
-    Ok(Tagged::ok(&PostResponse::new(post, author))?.unless_current(&preconditions))
+    Ok(JsonWithEtag::ok(&PostResponse::new(post, author))?.or_not_modified(&preconditions))
 }
 
 /// `POST /posts`: the caller is the author.
@@ -81,7 +75,7 @@ pub async fn get_post(
     description = "The caller is the author. With an `Idempotency-Key`, a retry with the same body returns the first response and creates nothing.",
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1-255 visible ASCII characters; scoped to the caller; remembered 24 hours")),
-    request_body = crate::openapi::bodies::NewPostRequest,
+    request_body = NewPostRequest,
     responses(
         (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the first response to this key)", body = PostResponse,
             headers(("ETag" = String), ("Idempotent-Replayed" = Option<String>, description = "`true` on a replayed response"))),
@@ -93,11 +87,11 @@ pub async fn create_post(
     key: IdempotencyKey,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Response> {
-    let claim = Claim::new(key, caller.id(), "POST /posts", &body);
-    if let Some(first) = idempotency::replay_if_seen(&state.db, claim.as_ref()).await? {
+    let claim = IdempotentRequest::new(key, caller.id(), "POST /posts", &body);
+    if let Some(first) = idempotency::replay_stored_response(&state.db, claim.as_ref()).await? {
         return Ok(first);
     }
-    let new = parse_new_post(body)?;
+    let new = NewPostRequest::from_object(body, &state.parse_context())?;
     let tx = begin_write(&state.db).await?;
     let post = queries::insert(
         &tx,
@@ -111,7 +105,7 @@ pub async fn create_post(
     row_counts::adjust(&tx, row_counts::POSTS, 1).await?;
     // The author's name as of this transaction, so the tag is one a GET would give.
     let author = users::username_of(&tx, post.user_id).await?;
-    let response = Tagged::new(StatusCode::CREATED, &PostResponse::new(post, author))?;
+    let response = JsonWithEtag::new(StatusCode::CREATED, &PostResponse::new(post, author))?;
     let ttl = state.config.idempotency_key_ttl;
     idempotency::commit_created(&state.db, tx, claim.as_ref(), response, ttl).await
 }
@@ -121,7 +115,7 @@ pub async fn create_post(
     description = "The author or an admin. Both methods take partial bodies.",
     security(("bearer" = [])),
     params(("id" = i64, Path, minimum = 1, description = "Post id"), ("If-Match" = Option<String>, Header, description = "The ETag the change is based on: `412` if the resource has changed since; `*` for any version")),
-    request_body = crate::openapi::bodies::PostUpdateRequest,
+    request_body = PostUpdateRequest,
     responses(
         (status = 200, description = "The updated post", body = PostResponse, headers(("ETag" = String, description = "Version of this representation"))),
         (status = 412, description = "`If-Match` names a version that is no longer current; nothing changed", body = crate::error::ErrorBody),
@@ -131,9 +125,12 @@ pub async fn update_post(
     PathId(id): PathId,
     caller: AuthUser,
     preconditions: Preconditions,
-    JsonObject(body): JsonObject,
-) -> ApiResult<Tagged> {
-    let changes = parse_post_changes(body)?;
+    ValidJson(body): ValidJson<PostUpdateRequest>,
+) -> ApiResult<JsonWithEtag> {
+    let changes = PostChanges {
+        title: body.title,
+        body: body.body,
+    };
     let tx = begin_write(&state.db).await?;
     let post = queries::find_by_id_for_update(&tx, id)
         .await?
@@ -146,7 +143,7 @@ pub async fn update_post(
     ))?)?;
     let updated = queries::update(&tx, post, changes).await?;
     tx.commit().await?;
-    Tagged::ok(&PostResponse::new(updated, author))
+    JsonWithEtag::ok(&PostResponse::new(updated, author))
 }
 
 /// `DELETE /posts/{id}`: the author or an admin.
@@ -182,19 +179,15 @@ pub async fn delete_post(
 
 /// `GET /users/{id}/posts`: that user's posts; `404` if there is no such user.
 #[utoipa::path(get, path = "/users/{id}/posts", tag = "posts",
-    params(("id" = i64, Path, minimum = 1, description = "User id"), ("page" = Option<i64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
-        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
-        ("q" = Option<String>, Query, pattern = r"^[^\u0000]*$", description = "Case-insensitive substring of the title; `%` and `_` are literal")),
+    params(("id" = i64, Path, minimum = 1, description = "User id"), UserPostListQuery),
     responses((status = 200, description = "That user's posts, newest first", body = super::types::PostsPage)))]
 pub async fn list_user_posts(
     State(state): State<AppState>,
     PathId(user_id): PathId,
-    params: QueryParams,
+    ValidQuery(query): ValidQuery<UserPostListQuery>,
 ) -> ApiResult<Json<Page<PostResponse>>> {
-    let mut errors = QueryErrors::default();
-    let page = PageRequest::parse(&params, &mut errors);
-    let search = parse_search(&params, &mut errors, "q");
-    errors.finish()?;
+    let page = PageRequest::new(query.page, query.limit);
+    let search = query.q.as_ref().and_then(|q| q.term()).map(str::to_owned);
     users::find_by_id(&state.db, user_id)
         .await?
         .ok_or_else(|| not_found(format!("User {user_id} not found")))?;
@@ -222,7 +215,7 @@ pub async fn get_user_post(
     State(state): State<AppState>,
     PathIds(ids): PathIds,
     preconditions: Preconditions,
-) -> ApiResult<Tagged> {
+) -> ApiResult<JsonWithEtag> {
     let [user_id, post_id] = ids[..] else {
         return Err(not_found(crate::extract::NOT_FOUND_MESSAGE));
     };
@@ -230,7 +223,7 @@ pub async fn get_user_post(
         .await?
         .filter(|(post, _)| post.user_id == user_id)
         .ok_or_else(|| not_found(format!("Post {post_id} not found for user {user_id}")))?;
-    Ok(Tagged::ok(&PostResponse::new(post, author))?.unless_current(&preconditions))
+    Ok(JsonWithEtag::ok(&PostResponse::new(post, author))?.or_not_modified(&preconditions))
 }
 
 fn post_not_found(id: i64) -> ApiError {

@@ -4,15 +4,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
+use super::domain::{PostBody, Title};
 use super::model as post;
-use super::queries::PostChanges;
-use crate::error::ApiError;
-use crate::validation::{FieldReader, checked};
-
-pub const TITLE_MAX_LENGTH: usize = 200;
-pub const BODY_MAX_LENGTH: usize = 100_000;
+use crate::extract::Id;
+use crate::pagination::{PageLimit, PageNumber, SearchTerm};
 
 /// Fields a client may send back but cannot change: ignored in writes.
 pub const READ_ONLY_FIELDS: &[&str] = &["id", "created_at", "updated_at", "user_id", "author"];
@@ -76,51 +72,46 @@ impl PostResponse {
     }
 }
 
-fn parse_title(raw: &str) -> Result<String, String> {
-    let length = raw.chars().count();
-    if raw.trim().is_empty() {
-        return Err("must not be blank".into());
+crate::json_body! {
+    /// `POST /posts`: the caller is the author.
+    pub struct NewPostRequest {
+        pub title: Title,
+        pub body: PostBody,
     }
-    if length > TITLE_MAX_LENGTH {
-        return Err(format!(
-            "must be at most {TITLE_MAX_LENGTH} characters long"
-        ));
-    }
-    Ok(raw.to_owned())
+    ignores: READ_ONLY_FIELDS;
 }
 
-fn parse_body(raw: &str) -> Result<String, String> {
-    if raw.trim().is_empty() {
-        return Err("must not be blank".into());
+crate::json_body! {
+    /// `PUT`/`PATCH /posts/{id}`: any of the fields.
+    pub struct PostUpdateRequest {
+        pub title: Option<Title>,
+        pub body: Option<PostBody>,
     }
-    if raw.chars().count() > BODY_MAX_LENGTH {
-        return Err(format!("must be at most {BODY_MAX_LENGTH} characters long"));
+    ignores: READ_ONLY_FIELDS;
+}
+
+crate::query_params! {
+    /// `GET /posts`.
+    pub struct PostListQuery {
+        /// Page number, from 1 (default 1)
+        pub page: PageNumber,
+        /// Items per page, 1–100 (default 20)
+        pub limit: PageLimit,
+        /// Case-insensitive substring of the title; `%` and `_` are literal
+        pub q: SearchTerm,
+        /// Only this user's posts
+        pub user_id: Id,
     }
-    Ok(raw.to_owned())
 }
 
-pub struct NewPostBody {
-    pub title: String,
-    pub body: String,
-}
-
-pub fn parse_new_post(body: Map<String, Value>) -> Result<NewPostBody, ApiError> {
-    let mut reader = FieldReader::new(body);
-    let title = reader.required("title", parse_title);
-    let text = reader.required("body", parse_body);
-    reader.finish(READ_ONLY_FIELDS)?;
-    Ok(NewPostBody {
-        title: checked(title)?,
-        body: checked(text)?,
-    })
-}
-
-pub fn parse_post_changes(body: Map<String, Value>) -> Result<PostChanges, ApiError> {
-    let mut reader = FieldReader::new(body);
-    let changes = PostChanges {
-        title: reader.optional("title", parse_title),
-        body: reader.optional("body", parse_body),
-    };
-    reader.finish(READ_ONLY_FIELDS)?;
-    Ok(changes)
+crate::query_params! {
+    /// `GET /users/{id}/posts`.
+    pub struct UserPostListQuery {
+        /// Page number, from 1 (default 1)
+        pub page: PageNumber,
+        /// Items per page, 1–100 (default 20)
+        pub limit: PageLimit,
+        /// Case-insensitive substring of the title; `%` and `_` are literal
+        pub q: SearchTerm,
+    }
 }

@@ -8,7 +8,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub name: String,
-    /// Lower-cased name: `?q=` and the name sort use it.
+    /// Case-folded name: `?q=` and the name sort use it.
     pub name_key: String,
     pub description: String,
     /// The price in whole cents.

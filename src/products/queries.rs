@@ -5,10 +5,11 @@ use sea_orm::{
     FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use super::domain::{Description, ProductName, ProductSort, Sku, Stock};
 use super::model::{self as product, Entity as Products};
-use super::search_counts::{CountKey, SearchCounts};
 use crate::money::Money;
 use crate::pagination::{PageRequest, contains, fetch_page};
+use crate::row_counts::CachedCounts;
 
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<product::Model>, DbErr> {
     let row = crate::db::fetch_optional_by_id(
@@ -30,23 +31,23 @@ pub async fn find_by_id_for_update(
 }
 
 pub struct NewProduct {
-    pub name: String,
-    pub description: String,
+    pub name: ProductName,
+    pub description: Description,
     pub price: Money,
-    pub sku: Option<String>,
-    pub stock: i64,
+    pub sku: Option<Sku>,
+    pub stock: Stock,
 }
 
 /// A taken `sku` fails on the unique index (→ `409`).
 pub async fn insert(db: &impl ConnectionTrait, new: NewProduct) -> Result<product::Model, DbErr> {
     let now = crate::time::now();
     product::ActiveModel {
-        name_key: Set(new.name.to_lowercase()),
-        name: Set(new.name),
-        description: Set(new.description),
+        name_key: Set(new.name.key()),
+        name: Set(new.name.as_str().to_owned()),
+        description: Set(new.description.as_str().to_owned()),
         price_cents: Set(new.price.cents()),
-        sku: Set(new.sku),
-        stock: Set(new.stock),
+        sku: Set(new.sku.map(|sku| sku.as_str().to_owned())),
+        stock: Set(new.stock.value()),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -57,12 +58,12 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewProduct) -> Result<produc
 
 #[derive(Default)]
 pub struct ProductChanges {
-    pub name: Option<String>,
-    pub description: Option<String>,
+    pub name: Option<ProductName>,
+    pub description: Option<Description>,
     pub price: Option<Money>,
     /// `Some(None)` clears the sku.
-    pub sku: Option<Option<String>>,
-    pub stock: Option<i64>,
+    pub sku: Option<Option<Sku>>,
+    pub stock: Option<Stock>,
 }
 
 pub async fn update(
@@ -73,16 +74,16 @@ pub async fn update(
     let mut active: product::ActiveModel = current.clone().into();
     // Values equal to the stored ones are no change: `updated_at` (and the ETag) stay.
     let mut changed = false;
-    if let Some(name) = changes.name.filter(|name| *name != current.name) {
-        active.name_key = Set(name.to_lowercase());
-        active.name = Set(name);
+    if let Some(name) = changes.name.filter(|name| name.as_str() != current.name) {
+        active.name_key = Set(name.key());
+        active.name = Set(name.as_str().to_owned());
         changed = true;
     }
     if let Some(description) = changes
         .description
-        .filter(|description| *description != current.description)
+        .filter(|description| description.as_str() != current.description)
     {
-        active.description = Set(description);
+        active.description = Set(description.as_str().to_owned());
         changed = true;
     }
     if let Some(price) = changes
@@ -92,12 +93,15 @@ pub async fn update(
         active.price_cents = Set(price.cents());
         changed = true;
     }
-    if let Some(sku) = changes.sku.filter(|sku| *sku != current.sku) {
+    let sku = changes
+        .sku
+        .map(|sku| sku.map(|sku| sku.as_str().to_owned()));
+    if let Some(sku) = sku.filter(|sku| *sku != current.sku) {
         active.sku = Set(sku);
         changed = true;
     }
-    if let Some(stock) = changes.stock.filter(|stock| *stock != current.stock) {
-        active.stock = Set(stock);
+    if let Some(stock) = changes.stock.filter(|stock| stock.value() != current.stock) {
+        active.stock = Set(stock.value());
         changed = true;
     }
     if !changed {
@@ -111,32 +115,6 @@ pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
     Ok(Products::delete_by_id(id).exec(db).await?.rows_affected > 0)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProductSort {
-    Name,
-    NameDesc,
-    Price,
-    PriceDesc,
-    CreatedAt,
-    CreatedAtDesc,
-}
-
-impl ProductSort {
-    pub const CHOICES: &'static str = "name, -name, price, -price, created_at, -created_at";
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "name" => ProductSort::Name,
-            "-name" => ProductSort::NameDesc,
-            "price" => ProductSort::Price,
-            "-price" => ProductSort::PriceDesc,
-            "created_at" => ProductSort::CreatedAt,
-            "-created_at" => ProductSort::CreatedAtDesc,
-            _ => return None,
-        })
-    }
-}
-
 pub struct ProductFilter {
     pub search: Option<String>,
     pub min_price: Option<Money>,
@@ -147,7 +125,7 @@ pub struct ProductFilter {
 /// One page of products in the requested order; ties are always broken by id, descending.
 pub async fn list(
     db: &DatabaseConnection,
-    counts: &SearchCounts,
+    counts: &CachedCounts,
     filter: &ProductFilter,
     page: PageRequest,
 ) -> Result<(Vec<product::Model>, u64), DbErr> {
@@ -166,11 +144,13 @@ pub async fn list(
     let total = if unfiltered {
         crate::row_counts::get(db, crate::row_counts::PRODUCTS).await?
     } else {
-        let key = CountKey {
-            search: filter.search.clone(),
-            min_cents: filter.min_price.map(Money::cents),
-            max_cents: filter.max_price.map(Money::cents),
-        };
+        // Debug form of the filter: a different term or bound is a different key.
+        let key = format!(
+            "{:?}/{:?}/{:?}",
+            filter.search,
+            filter.min_price.map(Money::cents),
+            filter.max_price.map(Money::cents)
+        );
         // Read before counting: a write that lands in between bumps it past this version.
         // Without the counter (its migration rolled back) nothing is cached.
         let version = crate::row_counts::find(db, crate::row_counts::PRODUCT_CHANGES).await?;

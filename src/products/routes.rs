@@ -5,54 +5,33 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::queries::{self, ProductFilter, ProductSort};
-use super::types::{ProductResponse, parse_new_product, parse_product_changes};
-use crate::conditional::{Preconditions, Tagged, etag_of_value};
+use super::queries::{self, NewProduct, ProductChanges, ProductFilter};
+use super::types::{NewProductRequest, ProductListQuery, ProductResponse, ProductUpdateRequest};
+use crate::conditional::{JsonWithEtag, Preconditions, etag_of_value};
 use crate::db::begin_write;
 use crate::error::{ApiError, ApiResult, forbidden, not_found};
-use crate::extract::{AuthUser, JsonObject, PathId};
-use crate::idempotency::{self, Claim, IdempotencyKey};
-use crate::money::Money;
-use crate::pagination::{Page, PageRequest, QueryErrors, QueryParams, parse_search};
+use crate::extract::{JsonObject, PathId, ValidQuery};
+use crate::idempotency::{self, IdempotencyKey, IdempotentRequest};
+use crate::pagination::{Page, PageRequest};
 use crate::row_counts;
 use crate::state::AppState;
+use crate::users::AuthUser;
+use crate::validation::FromJsonObject;
 
 /// `GET /products`: `?q=` (name), `?min_price=`, `?max_price=` (inclusive), `?sort=`.
 #[utoipa::path(get, path = "/products", tag = "products",
-    params(("page" = Option<i64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
-        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
-        ("q" = Option<String>, Query, pattern = r"^[^\u0000]*$", description = "Case-insensitive substring of the name; `%` and `_` are literal"),
-        ("min_price" = Option<String>, Query, pattern = r"^0*([0-9]{1,9}(\.[0-9]{1,2})?|1000000000(\.00?)?)$", description = "Inclusive lower bound, at most two decimals"),
-        ("max_price" = Option<String>, Query, pattern = r"^0*([0-9]{1,9}(\.[0-9]{1,2})?|1000000000(\.00?)?)$", description = "Inclusive upper bound, at most two decimals"),
-        ("sort" = Option<String>, Query, pattern = "^-?(name|price|created_at)$", description = "`name`, `-name`, `price`, `-price`, `created_at`, `-created_at` (default `-created_at`); ties by id, descending")),
+    params(ProductListQuery),
     responses((status = 200, description = "Products in the requested order", body = super::types::ProductsPage)))]
 pub async fn list_products(
     State(state): State<AppState>,
-    params: QueryParams,
+    ValidQuery(query): ValidQuery<ProductListQuery>,
 ) -> ApiResult<Json<Page<ProductResponse>>> {
-    let mut errors = QueryErrors::default();
-    let page = PageRequest::parse(&params, &mut errors);
-    let search = parse_search(&params, &mut errors, "q");
-    let mut price = |name: &str| {
-        let raw = params.get(name)?;
-        Money::parse_str(raw)
-            .map_err(|message| errors.add(name, message))
-            .ok()
-    };
-    let (min_price, max_price) = (price("min_price"), price("max_price"));
-    let sort = match params.get("sort") {
-        None => ProductSort::CreatedAtDesc,
-        Some(raw) => ProductSort::parse(raw).unwrap_or_else(|| {
-            errors.add("sort", format!("must be one of {}", ProductSort::CHOICES));
-            ProductSort::CreatedAtDesc
-        }),
-    };
-    errors.finish()?;
+    let page = PageRequest::new(query.page, query.limit);
     let filter = ProductFilter {
-        search,
-        min_price,
-        max_price,
-        sort,
+        search: query.q.as_ref().and_then(|q| q.term()).map(str::to_owned),
+        min_price: query.min_price,
+        max_price: query.max_price,
+        sort: query.sort.unwrap_or_default(),
     };
     let (products, total) = queries::list(&state.db, &state.product_counts, &filter, page).await?;
     let items = products.into_iter().map(ProductResponse::from).collect();
@@ -76,11 +55,11 @@ pub async fn get_product(
     State(state): State<AppState>,
     PathId(id): PathId,
     preconditions: Preconditions,
-) -> ApiResult<Tagged> {
+) -> ApiResult<JsonWithEtag> {
     let product = queries::find_by_id(&state.db, id)
         .await?
         .ok_or_else(|| product_not_found(id))?;
-    Ok(Tagged::ok(&ProductResponse::from(product))?.unless_current(&preconditions))
+    Ok(JsonWithEtag::ok(&ProductResponse::from(product))?.or_not_modified(&preconditions))
 }
 
 /// `POST /products`: admins only.
@@ -88,7 +67,7 @@ pub async fn get_product(
     description = "Admins only. With an `Idempotency-Key`, a retry with the same body returns the first response and creates nothing.",
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1-255 visible ASCII characters; scoped to the caller; remembered 24 hours")),
-    request_body = crate::openapi::bodies::NewProductRequest,
+    request_body = NewProductRequest,
     responses(
         (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the first response to this key)", body = ProductResponse,
             headers(("ETag" = String), ("Idempotent-Replayed" = Option<String>, description = "`true` on a replayed response"))),
@@ -102,11 +81,18 @@ pub async fn create_product(
     JsonObject(body): JsonObject,
 ) -> ApiResult<Response> {
     require_admin(&caller)?;
-    let claim = Claim::new(key, caller.id(), "POST /products", &body);
-    if let Some(first) = idempotency::replay_if_seen(&state.db, claim.as_ref()).await? {
+    let claim = IdempotentRequest::new(key, caller.id(), "POST /products", &body);
+    if let Some(first) = idempotency::replay_stored_response(&state.db, claim.as_ref()).await? {
         return Ok(first);
     }
-    let new = parse_new_product(body)?;
+    let body = NewProductRequest::from_object(body, &state.parse_context())?;
+    let new = NewProduct {
+        name: body.name,
+        description: body.description.unwrap_or_default(),
+        price: body.price,
+        sku: body.sku.and_then(|sku| sku.into_option()),
+        stock: body.stock.unwrap_or_default(),
+    };
     let tx = begin_write(&state.db).await?;
     let product = match queries::insert(&tx, new).await {
         Ok(product) => product,
@@ -118,7 +104,7 @@ pub async fn create_product(
     };
     row_counts::adjust(&tx, row_counts::PRODUCTS, 1).await?;
     row_counts::adjust(&tx, row_counts::PRODUCT_CHANGES, 1).await?;
-    let response = Tagged::new(StatusCode::CREATED, &ProductResponse::from(product))?;
+    let response = JsonWithEtag::new(StatusCode::CREATED, &ProductResponse::from(product))?;
     let ttl = state.config.idempotency_key_ttl;
     idempotency::commit_created(&state.db, tx, claim.as_ref(), response, ttl).await
 }
@@ -128,7 +114,7 @@ pub async fn create_product(
     description = "Admins only. Both methods take partial bodies.",
     security(("bearer" = [])),
     params(("id" = i64, Path, minimum = 1, description = "Product id"), ("If-Match" = Option<String>, Header, description = "The ETag the change is based on: `412` if the resource has changed since; `*` for any version")),
-    request_body = crate::openapi::bodies::ProductUpdateRequest,
+    request_body = ProductUpdateRequest,
     responses(
         (status = 200, description = "The updated product", body = ProductResponse, headers(("ETag" = String, description = "Version of this representation"))),
         (status = 409, description = "The sku is taken", body = crate::error::ErrorBody),
@@ -140,9 +126,16 @@ pub async fn update_product(
     caller: AuthUser,
     preconditions: Preconditions,
     JsonObject(body): JsonObject,
-) -> ApiResult<Tagged> {
+) -> ApiResult<JsonWithEtag> {
     require_admin(&caller)?;
-    let changes = parse_product_changes(body)?;
+    let body = ProductUpdateRequest::from_object(body, &state.parse_context())?;
+    let changes = ProductChanges {
+        name: body.name,
+        description: body.description,
+        price: body.price,
+        sku: body.sku.map(|sku| sku.into_option()),
+        stock: body.stock,
+    };
     let tx = begin_write(&state.db).await?;
     let product = queries::find_by_id_for_update(&tx, id)
         .await?
@@ -151,7 +144,7 @@ pub async fn update_product(
     let updated = queries::update(&tx, product, changes).await?;
     row_counts::adjust(&tx, row_counts::PRODUCT_CHANGES, 1).await?;
     tx.commit().await?;
-    Tagged::ok(&ProductResponse::from(updated))
+    JsonWithEtag::ok(&ProductResponse::from(updated))
 }
 
 /// `DELETE /products/{id}`: admins only.

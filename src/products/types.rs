@@ -2,19 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
+use super::domain::{Description, ProductName, ProductSort, Sku, Stock};
 use super::model as product;
-use super::queries::{NewProduct, ProductChanges};
-use crate::error::ApiError;
 use crate::money::Money;
-use crate::validation::{FieldReader, checked};
-
-pub const NAME_MAX_LENGTH: usize = 200;
-pub const DESCRIPTION_MAX_LENGTH: usize = 10_000;
-pub const SKU_MAX_LENGTH: usize = 64;
-/// The largest stock: 2^53 - 1, the largest integer every JSON client reads exactly.
-pub const STOCK_MAX: i64 = 9_007_199_254_740_991;
+use crate::pagination::{PageLimit, PageNumber, SearchTerm};
+use crate::validation::Nullable;
 
 pub const READ_ONLY_FIELDS: &[&str] = &["id", "created_at", "updated_at"];
 
@@ -62,84 +55,48 @@ impl From<product::Model> for ProductResponse {
     }
 }
 
-fn parse_name(raw: &str) -> Result<String, String> {
-    if raw.trim().is_empty() {
-        return Err("must not be blank".into());
+crate::json_body! {
+    /// `POST /products`.
+    pub struct NewProductRequest {
+        pub name: ProductName,
+        /// Default `""`.
+        pub description: Option<Description>,
+        pub price: Money,
+        /// Unique; `null` or absent for none.
+        pub sku: Option<Nullable<Sku>>,
+        /// Default 0.
+        pub stock: Option<Stock>,
     }
-    if raw.chars().count() > NAME_MAX_LENGTH {
-        return Err(format!("must be at most {NAME_MAX_LENGTH} characters long"));
-    }
-    Ok(raw.to_owned())
+    ignores: READ_ONLY_FIELDS;
 }
 
-fn parse_description(raw: &str) -> Result<String, String> {
-    if raw.chars().count() > DESCRIPTION_MAX_LENGTH {
-        return Err(format!(
-            "must be at most {DESCRIPTION_MAX_LENGTH} characters long"
-        ));
+crate::json_body! {
+    /// `PUT`/`PATCH /products/{id}`: any of the fields.
+    pub struct ProductUpdateRequest {
+        pub name: Option<ProductName>,
+        pub description: Option<Description>,
+        pub price: Option<Money>,
+        /// `null` clears it.
+        pub sku: Option<Nullable<Sku>>,
+        pub stock: Option<Stock>,
     }
-    Ok(raw.to_owned())
+    ignores: READ_ONLY_FIELDS;
 }
 
-/// `sku`: 1–64 of letters, digits, `-`, `_`; `null` means none.
-fn parse_sku(value: &Value) -> Result<Option<String>, String> {
-    match value {
-        Value::Null => Ok(None),
-        Value::String(raw) => {
-            let length = raw.chars().count();
-            if !(1..=SKU_MAX_LENGTH).contains(&length) {
-                return Err(format!("must be 1 to {SKU_MAX_LENGTH} characters long"));
-            }
-            if !raw
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return Err("may contain only letters, digits, '-' and '_'".into());
-            }
-            Ok(Some(raw.clone()))
-        }
-        _ => Err("must be a string or null".into()),
+crate::query_params! {
+    /// `GET /products`.
+    pub struct ProductListQuery {
+        /// Page number, from 1 (default 1)
+        pub page: PageNumber,
+        /// Items per page, 1–100 (default 20)
+        pub limit: PageLimit,
+        /// Case-insensitive substring of the name; `%` and `_` are literal
+        pub q: SearchTerm,
+        /// Inclusive lower bound, at most two decimals
+        pub min_price: Money,
+        /// Inclusive upper bound, at most two decimals
+        pub max_price: Money,
+        /// The order; ties by id, descending
+        pub sort: ProductSort,
     }
-}
-
-/// `stock`: a whole number, 0 or more (a JSON integer: `3.0` and `"3"` are refused).
-fn parse_stock(value: &Value) -> Result<i64, String> {
-    match value.as_i64() {
-        Some(n) if (0..=STOCK_MAX).contains(&n) => Ok(n),
-        Some(_) => Err(format!("must be an integer from 0 to {STOCK_MAX}")),
-        None if value.as_u64().is_some() => {
-            Err(format!("must be an integer from 0 to {STOCK_MAX}"))
-        }
-        None => Err("must be an integer".into()),
-    }
-}
-
-pub fn parse_new_product(body: Map<String, Value>) -> Result<NewProduct, ApiError> {
-    let mut reader = FieldReader::new(body);
-    let name = reader.required("name", parse_name);
-    let description = reader.optional("description", parse_description);
-    let price = reader.required_value("price", Money::parse_json);
-    let sku = reader.optional_value("sku", parse_sku);
-    let stock = reader.optional_value("stock", parse_stock);
-    reader.finish(READ_ONLY_FIELDS)?;
-    Ok(NewProduct {
-        name: checked(name)?,
-        description: description.unwrap_or_default(),
-        price: checked(price)?,
-        sku: sku.flatten(),
-        stock: stock.unwrap_or(0),
-    })
-}
-
-pub fn parse_product_changes(body: Map<String, Value>) -> Result<ProductChanges, ApiError> {
-    let mut reader = FieldReader::new(body);
-    let changes = ProductChanges {
-        name: reader.optional("name", parse_name),
-        description: reader.optional("description", parse_description),
-        price: reader.optional_value("price", Money::parse_json),
-        sku: reader.optional_value("sku", parse_sku),
-        stock: reader.optional_value("stock", parse_stock),
-    };
-    reader.finish(READ_ONLY_FIELDS)?;
-    Ok(changes)
 }

@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-use crate::domain::Role;
+use super::domain::Role;
 
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
@@ -11,9 +11,9 @@ pub struct Model {
     pub id: i64,
     /// As the user typed it.
     pub username: String,
-    /// Lower-cased; the unique index and searches are on this.
+    /// Case-folded; the unique index and searches are on this.
     pub username_key: String,
-    /// Stored lower-cased.
+    /// In its canonical form (`domain::Email`), on which it is unique.
     pub email: String,
     pub password_hash: String,
     pub role: String,

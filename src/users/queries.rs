@@ -6,8 +6,8 @@ use sea_orm::{
     FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use super::domain::{Email, Role, Username};
 use super::model::{self as user, Entity as Users};
-use crate::domain::{Email, Role, Username};
 use crate::pagination::{PageRequest, contains, fetch_page};
 
 /// The hot path: every authenticated request reads its caller here.
@@ -38,12 +38,13 @@ pub async fn find_by_id_for_update(
     Users::find_by_id(id).lock_exclusive().one(db).await
 }
 
+/// The user with this address (stored, and so matched, in its canonical form).
 pub async fn find_by_email(
     db: &DatabaseConnection,
-    email: &str,
+    email: &Email,
 ) -> Result<Option<user::Model>, DbErr> {
     Users::find()
-        .filter(user::Column::Email.eq(email.to_lowercase()))
+        .filter(user::Column::Email.eq(email.as_str()))
         .one(db)
         .await
 }
@@ -133,8 +134,10 @@ pub async fn replace_password_hash(
     Ok(result.rows_affected == 1)
 }
 
-/// Deletes a user; their posts and refresh tokens go with them by cascade.
+/// Deletes a user; their posts and refresh tokens go with them by cascade (the posts count
+/// is adjusted here, in the same transaction).
 pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
+    crate::row_counts::forget_posts_of(db, id).await?;
     Ok(Users::delete_by_id(id).exec(db).await?.rows_affected > 0)
 }
 
@@ -153,7 +156,7 @@ pub async fn lock_admin_ids(db: &impl ConnectionTrait) -> Result<Vec<i64>, DbErr
 }
 
 /// One page of users, newest first (ties by id), optionally those whose username contains
-/// `search` (lower-cased).
+/// `search` (case-folded).
 pub async fn list(
     db: &DatabaseConnection,
     search: Option<&str>,

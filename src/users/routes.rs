@@ -4,36 +4,34 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::queries::{self, UserChanges};
-use super::types::{UserResponse, parse_user_changes};
 use sea_orm::DatabaseConnection;
 
+use super::AuthUser;
+use super::domain::Role;
 use super::model as user;
-use crate::conditional::{Preconditions, Tagged, etag_of_value};
+use super::queries::{self, UserChanges};
+use super::types::{UserListQuery, UserResponse, UserUpdateRequest};
+use crate::conditional::{JsonWithEtag, Preconditions, etag_of_value};
 use crate::db::{begin_write, retry_transient};
-use crate::domain::Role;
 use crate::error::{ApiResult, forbidden, not_found, unprocessable};
-use crate::extract::{AuthUser, JsonObject, PathId};
-use crate::pagination::{Page, PageRequest, QueryErrors, QueryParams, parse_search};
+use crate::extract::{JsonObject, PathId, ValidQuery};
+use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
+use crate::validation::FromJsonObject;
 
 /// `GET /users`: newest first, `?page`, `?limit`, `?q=` on usernames.
 #[utoipa::path(get, path = "/users", tag = "users",
     security(("bearer" = [])),
-    params(("page" = Option<i64>, Query, minimum = 1, description = "Page number, from 1 (default 1)"),
-        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1-100 (default 20)"),
-        ("q" = Option<String>, Query, pattern = r"^[^\u0000]*$", description = "Case-insensitive substring; `%` and `_` are literal")),
+    params(UserListQuery),
     responses((status = 200, description = "Newest first; `q` matches usernames", body = super::types::UsersPage)))]
 pub async fn list_users(
     State(state): State<AppState>,
     viewer: AuthUser,
-    params: QueryParams,
+    ValidQuery(query): ValidQuery<UserListQuery>,
 ) -> ApiResult<Json<Page<UserResponse>>> {
-    let mut errors = QueryErrors::default();
-    let page = PageRequest::parse(&params, &mut errors);
-    let search = parse_search(&params, &mut errors, "q");
-    errors.finish()?;
-    let (users, total) = queries::list(&state.db, search.as_deref(), page).await?;
+    let page = PageRequest::new(query.page, query.limit);
+    let search = query.q.as_ref().and_then(|q| q.term());
+    let (users, total) = queries::list(&state.db, search, page).await?;
     let items = users
         .iter()
         .map(|u| UserResponse::seen_by(u, &viewer.0))
@@ -55,8 +53,8 @@ pub async fn list_users(
         (status = 304, description = "Not modified: `If-None-Match` names the current version",
             headers(("ETag" = String))),
     ))]
-pub async fn profile(viewer: AuthUser, preconditions: Preconditions) -> ApiResult<Tagged> {
-    Ok(Tagged::ok(&UserResponse::full(&viewer.0))?.unless_current(&preconditions))
+pub async fn profile(viewer: AuthUser, preconditions: Preconditions) -> ApiResult<JsonWithEtag> {
+    Ok(JsonWithEtag::ok(&UserResponse::full(&viewer.0))?.or_not_modified(&preconditions))
 }
 
 /// `GET /users/{id}`.
@@ -73,11 +71,11 @@ pub async fn get_user(
     PathId(id): PathId,
     viewer: AuthUser,
     preconditions: Preconditions,
-) -> ApiResult<Tagged> {
+) -> ApiResult<JsonWithEtag> {
     let user = queries::find_by_id(&state.db, id)
         .await?
         .ok_or_else(|| user_not_found(id))?;
-    Ok(Tagged::ok(&UserResponse::seen_by(&user, &viewer.0))?.unless_current(&preconditions))
+    Ok(JsonWithEtag::ok(&UserResponse::seen_by(&user, &viewer.0))?.or_not_modified(&preconditions))
 }
 
 /// `PUT`/`PATCH /users/{id}`: the user themself or an admin; `role` only by admins; the last
@@ -86,7 +84,7 @@ pub async fn get_user(
     description = "The user themself or an admin. Both methods take partial bodies. `role` only by admins.",
     security(("bearer" = [])),
     params(("id" = i64, Path, minimum = 1, description = "User id"), ("If-Match" = Option<String>, Header, description = "The ETag the change is based on: `412` if the resource has changed since; `*` for any version")),
-    request_body = crate::openapi::bodies::UserUpdateRequest,
+    request_body = UserUpdateRequest,
     responses(
         (status = 200, description = "The updated user", body = UserResponse, headers(("ETag" = String, description = "Version of this representation"))),
         (status = 409, description = "Email or username already taken", body = crate::error::ErrorBody),
@@ -99,9 +97,15 @@ pub async fn update_user(
     caller: AuthUser,
     preconditions: Preconditions,
     JsonObject(body): JsonObject,
-) -> ApiResult<Tagged> {
+) -> ApiResult<JsonWithEtag> {
+    // Who may change the account is answered before what the body says.
     may_manage(&caller, id)?;
-    let changes = parse_user_changes(body)?;
+    let body = UserUpdateRequest::from_object(body, &state.parse_context())?;
+    let changes = UserChanges {
+        username: body.username,
+        email: body.email,
+        role: body.role,
+    };
     if changes.role.is_some() && !caller.is_admin() {
         return Err(forbidden("Only admins can change roles"));
     }
@@ -109,7 +113,7 @@ pub async fn update_user(
     let updated =
         retry_transient(|| apply_changes(&state.db, &caller, &preconditions, id, changes.clone()))
             .await?;
-    Tagged::ok(&UserResponse::seen_by(&updated, &caller.0))
+    JsonWithEtag::ok(&UserResponse::seen_by(&updated, &caller.0))
 }
 
 /// The transaction of an update: checked against `If-Match` and the last-admin rule under
@@ -185,9 +189,7 @@ async fn remove(
         return Err(unprocessable("Cannot delete the last admin"));
     }
     // The user row is locked, so no post of theirs can be added before the cascade.
-    let posts = crate::posts::queries::count_by_user(&tx, id).await?;
     queries::delete(&tx, id).await?;
-    crate::row_counts::adjust(&tx, crate::row_counts::POSTS, -(posts as i64)).await?;
     tx.commit().await?;
     Ok(())
 }

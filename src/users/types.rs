@@ -2,13 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
+use super::domain::{Email, Role, Username};
 use super::model as user;
-use super::queries::UserChanges;
-use crate::domain::{Email, Role, Username};
-use crate::error::ApiError;
-use crate::validation::FieldReader;
+use crate::pagination::{PageLimit, PageNumber, SearchTerm};
 
 /// Fields of a user a client may send back but cannot change: ignored in writes.
 pub const READ_ONLY_FIELDS: &[&str] = &["id", "created_at", "updated_at"];
@@ -64,14 +61,25 @@ pub struct UsersPage {
     pub pages: u64,
 }
 
-/// The body of `PUT`/`PATCH /users/{id}`: any of `username`, `email`, `role`.
-pub fn parse_user_changes(body: Map<String, Value>) -> Result<UserChanges, ApiError> {
-    let mut reader = FieldReader::new(body);
-    let changes = UserChanges {
-        username: reader.optional("username", Username::parse),
-        email: reader.optional("email", Email::parse),
-        role: reader.optional("role", Role::parse),
-    };
-    reader.finish(READ_ONLY_FIELDS)?;
-    Ok(changes)
+crate::json_body! {
+    /// `PUT`/`PATCH /users/{id}`: any of the fields; `role` only by admins.
+    pub struct UserUpdateRequest {
+        pub username: Option<Username>,
+        pub email: Option<Email>,
+        /// Admins only (`403` for anyone else).
+        pub role: Option<Role>,
+    }
+    ignores: READ_ONLY_FIELDS;
+}
+
+crate::query_params! {
+    /// `GET /users`.
+    pub struct UserListQuery {
+        /// Page number, from 1 (default 1)
+        pub page: PageNumber,
+        /// Items per page, 1–100 (default 20)
+        pub limit: PageLimit,
+        /// Case-insensitive substring of the username; `%` and `_` are literal
+        pub q: SearchTerm,
+    }
 }

@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use larch::config::Config;
-use larch::domain::{Email, Password, Role, Username};
+use larch::passwords::Password;
 use larch::startup::Application;
 use larch::state::AppState;
+use larch::users::domain::{Email, Role, Username};
 use larch::users::queries::{self as users, NewUser};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};

@@ -561,7 +561,7 @@ crate::tests! {
         )
         .await;
         use sea_orm::{EntityTrait, PaginatorTrait};
-        let tokens = larch::auth::refresh_tokens::Entity::find()
+        let tokens = larch::refresh_tokens::model::Entity::find()
             .count(&app.state.db)
             .await
             .unwrap();

@@ -1,8 +1,9 @@
-//! Cached `total`s of filtered product lists. Counting the products whose name contains a
-//! term is a scan that grows with the catalogue, while products change rarely (admins only)
-//! and the same searches repeat. Each count is stored with the `product_changes` counter read
-//! before it was taken; every product write bumps that counter in its own transaction, so a
-//! cached count is used only while no product has changed since, on any instance.
+//! Cached `total`s of filtered lists, each kept with the version of the data it was taken
+//! at. Counting the products whose name contains a term is a scan that grows with the
+//! catalogue, while products change rarely (admins only) and the same searches repeat. The
+//! products list stores each count with the `product_changes` counter read before it was
+//! taken; every product write bumps that counter in its own transaction, so a cached count
+//! is used only while no product has changed since, on any instance.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,21 +11,15 @@ use std::sync::Mutex;
 /// Enough for the popular searches; when full it starts again rather than tracking use.
 const CAPACITY: usize = 4096;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct CountKey {
-    pub search: Option<String>,
-    pub min_cents: Option<i64>,
-    pub max_cents: Option<i64>,
-}
-
+/// Counts by filter (a key the list builds from its filter), each with its version.
 #[derive(Default)]
-pub struct SearchCounts {
-    counts: Mutex<HashMap<CountKey, (u64, u64)>>,
+pub struct CachedCounts {
+    counts: Mutex<HashMap<String, (u64, u64)>>,
 }
 
-impl SearchCounts {
+impl CachedCounts {
     /// The count taken at `version`, if there is one.
-    pub fn get(&self, key: &CountKey, version: u64) -> Option<u64> {
+    pub fn get(&self, key: &str, version: u64) -> Option<u64> {
         let counts = self
             .counts
             .lock()
@@ -35,12 +30,12 @@ impl SearchCounts {
             .map(|(_, total)| *total)
     }
 
-    pub fn put(&self, key: CountKey, version: u64, total: u64) {
+    pub fn put(&self, key: String, version: u64, total: u64) {
         let mut counts = self
             .counts
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if counts.len() >= CAPACITY && !counts.contains_key(&key) {
+        if counts.len() >= CAPACITY && !counts.contains_key(key.as_str()) {
             counts.clear();
         }
         counts.insert(key, (version, total));
@@ -51,17 +46,13 @@ impl SearchCounts {
 mod tests {
     use super::*;
 
-    fn key(term: &str) -> CountKey {
-        CountKey {
-            search: Some(term.to_owned()),
-            min_cents: None,
-            max_cents: None,
-        }
+    fn key(term: &str) -> String {
+        format!("q={term}")
     }
 
     #[test]
     fn a_count_is_used_only_at_the_version_it_was_taken() {
-        let counts = SearchCounts::default();
+        let counts = CachedCounts::default();
         counts.put(key("lamp"), 7, 42);
         assert_eq!(counts.get(&key("lamp"), 7), Some(42));
         assert_eq!(counts.get(&key("lamp"), 8), None);
@@ -70,7 +61,7 @@ mod tests {
 
     #[test]
     fn a_full_cache_starts_again() {
-        let counts = SearchCounts::default();
+        let counts = CachedCounts::default();
         for i in 0..CAPACITY {
             counts.put(key(&i.to_string()), 1, 1);
         }

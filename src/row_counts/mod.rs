@@ -3,27 +3,19 @@
 //! `COUNT(*)` that grows with the table. Increments are atomic `UPDATE … SET total = total
 //! + n`, so concurrent writers (and several instances) never lose one.
 
-use sea_orm::entity::prelude::*;
+pub mod cache;
+pub mod model;
+
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ConnectionTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Statement};
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "row_counts")]
-pub struct Model {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub name: String,
-    pub total: i64,
-}
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}
+pub use cache::CachedCounts;
+use model::{Column, Entity};
 
 pub const POSTS: &str = "posts";
 pub const PRODUCTS: &str = "products";
 /// Not a row count: the number of writes to `products` so far, which versions the cached
-/// counts of product searches (`products::search_counts`).
+/// counts of product searches (`CachedCounts`).
 pub const PRODUCT_CHANGES: &str = "product_changes";
 
 /// Adds `delta` (negative for deletions) to `table`'s count; call in the writing transaction.
@@ -48,4 +40,27 @@ pub async fn find(db: &impl ConnectionTrait, name: &str) -> Result<Option<u64>, 
 /// The counter, `0` if its row is missing.
 pub async fn get(db: &impl ConnectionTrait, table: &str) -> Result<u64, DbErr> {
     Ok(find(db, table).await?.unwrap_or(0))
+}
+
+/// Takes the posts of `user_id` off the posts count, before the user's deletion removes
+/// them by cascade; call in the deleting transaction, with the user's row locked so no post
+/// of theirs can be added in between.
+pub async fn forget_posts_of(db: &impl ConnectionTrait, user_id: i64) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => "SELECT COUNT(*) AS n FROM posts WHERE user_id = $1",
+        _ => "SELECT COUNT(*) AS n FROM posts WHERE user_id = ?",
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [user_id.into()],
+        ))
+        .await?;
+    let posts: i64 = match row {
+        Some(row) => row.try_get("", "n")?,
+        None => 0,
+    };
+    adjust(db, POSTS, -posts).await
 }

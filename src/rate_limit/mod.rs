@@ -6,30 +6,17 @@
 
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
-use sea_orm::entity::prelude::*;
+pub mod model;
+
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{DatabaseConnection, QueryFilter, Set};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
 
 use crate::client_ip::client_ip;
 use crate::error::ApiError;
 use crate::state::AppState;
+use model::{ActiveModel, Column, Entity};
 
 const WINDOW_SECONDS: i64 = 60;
-
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "rate_limits")]
-pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i64,
-    pub bucket: String,
-    pub hits: i32,
-    pub expires_at: i64,
-}
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}
 
 /// Counts one hit on `bucket` (atomically: an insert that becomes an increment when the
 /// bucket exists) and returns the bucket's hits so far.

@@ -2,34 +2,42 @@
 //! (every token descended from one login). Presenting a used token again is treated as
 //! theft and revokes its whole family.
 
+pub mod model;
+
 use chrono::{DateTime, Utc};
-use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ConnectionTrait, DatabaseConnection, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, Set, SqlErr,
+};
 
 use crate::db::begin_write;
-use crate::error::{ApiError, ApiResult, unauthorized};
-use crate::extract::RefreshToken;
 use crate::tokens::{TokenKeys, TokenType, fingerprint};
+use model::{ActiveModel, Column, Entity, Model};
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "refresh_tokens")]
-pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i64,
-    pub user_id: i64,
-    pub family_id: String,
-    pub token_hash: String,
-    pub expires_at: DateTimeUtc,
-    pub used_at: Option<DateTimeUtc>,
-    pub revoked_at: Option<DateTimeUtc>,
-    pub created_at: DateTimeUtc,
+/// Why a refresh token was not honoured, or what failed while handling it.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("Refresh token has been revoked")]
+    Revoked,
+    #[error("Refresh token has already been used; every session from its login has been revoked")]
+    Reused,
+    #[error("Token has expired")]
+    Expired,
+    /// The token's user no longer exists (deleted since the token was issued or checked).
+    #[error("The user of this token no longer exists")]
+    UserGone,
+    #[error(transparent)]
+    Database(#[from] DbErr),
+    #[error("signing a token: {0}")]
+    Signing(anyhow::Error),
 }
 
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}
+/// A presented refresh token whose signature, expiry and type have been checked.
+pub struct Presented<'a> {
+    pub token: &'a str,
+    pub user_id: i64,
+}
 
 /// Issues a refresh token for `user_id`, in `family` or (for a fresh login) a new one.
 pub async fn issue(
@@ -37,9 +45,11 @@ pub async fn issue(
     keys: &TokenKeys,
     user_id: i64,
     family: Option<String>,
-) -> ApiResult<String> {
-    let issued = keys.issue(user_id, TokenType::Refresh)?;
-    ActiveModel {
+) -> Result<String, RefreshError> {
+    let issued = keys
+        .issue(user_id, TokenType::Refresh)
+        .map_err(RefreshError::Signing)?;
+    let row = ActiveModel {
         user_id: Set(user_id),
         family_id: Set(family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())),
         token_hash: Set(fingerprint(&issued.token)),
@@ -48,46 +58,56 @@ pub async fn issue(
         revoked_at: Set(None),
         created_at: Set(crate::time::now()),
         ..Default::default()
+    };
+    match row.insert(db).await {
+        Ok(_) => Ok(issued.token),
+        Err(error)
+            if matches!(
+                error.sql_err(),
+                Some(SqlErr::ForeignKeyConstraintViolation(_))
+            ) =>
+        {
+            Err(RefreshError::UserGone)
+        }
+        Err(error) => Err(error.into()),
     }
-    .insert(db)
-    .await?;
-    Ok(issued.token)
 }
 
 /// The stored row of a presented token, if it may still be used; call inside a write
-/// transaction. A used one revokes its
-/// family (reuse means a copy is in someone else's hands).
-async fn live_row(db: &impl ConnectionTrait, presented: &RefreshToken) -> ApiResult<Model> {
+/// transaction. A used one revokes its family (reuse means a copy is in someone else's
+/// hands).
+async fn live_row(
+    db: &impl ConnectionTrait,
+    presented: &Presented<'_>,
+) -> Result<Model, RefreshError> {
     // Locked for the rest of the transaction: concurrent uses of one token queue here,
     // so exactly one marks it used and the others see that (without the lock, MySQL's gap
     // locks make the losers' family revocation deadlock with the winner's insert).
     let row = Entity::find()
-        .filter(Column::TokenHash.eq(fingerprint(&presented.token)))
+        .filter(Column::TokenHash.eq(fingerprint(presented.token)))
         .lock_exclusive()
         .one(db)
         .await?
-        .filter(|row| Some(row.user_id) == presented.claims.user_id())
-        .ok_or_else(|| unauthorized("Refresh token has been revoked"))?;
+        .filter(|row| row.user_id == presented.user_id)
+        .ok_or(RefreshError::Revoked)?;
     if row.revoked_at.is_some() {
-        return Err(unauthorized("Refresh token has been revoked"));
+        return Err(RefreshError::Revoked);
     }
     if row.used_at.is_some() {
         return Err(reuse_detected(db, &row).await);
     }
     if row.expires_at <= Utc::now() {
-        return Err(unauthorized("Token has expired"));
+        return Err(RefreshError::Expired);
     }
     Ok(row)
 }
 
-async fn reuse_detected(db: &impl ConnectionTrait, row: &Model) -> ApiError {
+async fn reuse_detected(db: &impl ConnectionTrait, row: &Model) -> RefreshError {
     tracing::warn!(user_id = row.user_id, family = %row.family_id, "refresh token reused; revoking its family");
-    if let Err(e) = revoke_family(db, &row.family_id).await {
-        return e.into();
+    match revoke_family(db, &row.family_id).await {
+        Ok(()) => RefreshError::Reused,
+        Err(error) => error.into(),
     }
-    unauthorized(
-        "Refresh token has already been used; every session from its login has been revoked",
-    )
 }
 
 /// Rotates: marks the presented token used and returns the user's id and a new token of
@@ -96,30 +116,28 @@ async fn reuse_detected(db: &impl ConnectionTrait, row: &Model) -> ApiError {
 pub async fn rotate(
     db: &DatabaseConnection,
     keys: &TokenKeys,
-    presented: &RefreshToken,
-) -> ApiResult<(i64, String)> {
+    presented: &Presented<'_>,
+) -> Result<(i64, String), RefreshError> {
     let tx = begin_write(db).await?;
-    let row = live_row(&tx, presented).await;
-    let row = match row {
+    let row = match live_row(&tx, presented).await {
         Ok(row) => row,
-        Err(e) => {
+        Err(error) => {
             // A detected reuse has revoked the family inside this transaction: keep that.
             tx.commit().await?;
-            return Err(e);
+            return Err(error);
         }
     };
-    let now = crate::time::now();
     let marked = Entity::update_many()
-        .col_expr(Column::UsedAt, Expr::value(now))
+        .col_expr(Column::UsedAt, Expr::value(crate::time::now()))
         .filter(Column::Id.eq(row.id))
         .filter(Column::UsedAt.is_null())
         .filter(Column::RevokedAt.is_null())
         .exec(&tx)
         .await?;
     if marked.rows_affected != 1 {
-        let err = reuse_detected(&tx, &row).await;
+        let error = reuse_detected(&tx, &row).await;
         tx.commit().await?;
-        return Err(err);
+        return Err(error);
     }
     let token = issue(&tx, keys, row.user_id, Some(row.family_id)).await?;
     tx.commit().await?;
@@ -127,13 +145,16 @@ pub async fn rotate(
 }
 
 /// Logout: revokes the presented token's family.
-pub async fn revoke_presented(db: &DatabaseConnection, presented: &RefreshToken) -> ApiResult<()> {
+pub async fn revoke_presented(
+    db: &DatabaseConnection,
+    presented: &Presented<'_>,
+) -> Result<(), RefreshError> {
     let tx = begin_write(db).await?;
     let result = match live_row(&tx, presented).await {
         Ok(row) => revoke_family(&tx, &row.family_id)
             .await
-            .map_err(ApiError::from),
-        Err(e) => Err(e),
+            .map_err(RefreshError::from),
+        Err(error) => Err(error),
     };
     tx.commit().await?;
     result

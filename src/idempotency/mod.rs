@@ -10,6 +10,8 @@
 //! Only successes are stored: a request that failed (`400`, `409`, …) created nothing, so its
 //! retry simply runs again.
 
+pub mod model;
+
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
@@ -17,40 +19,21 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use sea_orm::entity::prelude::*;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, QueryFilter, QueryOrder, QuerySelect,
-    Set, SqlErr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::conditional::Tagged;
+use crate::conditional::JsonWithEtag;
 use crate::error::{ApiError, ApiResult, bad_request, unprocessable};
+use model::{ActiveModel, Column, Entity, Model};
 
 pub const HEADER: &str = "idempotency-key";
 /// Sent on a replayed response.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 pub const MAX_KEY_LENGTH: usize = 255;
-
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "idempotency_keys")]
-pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i64,
-    pub user_id: i64,
-    pub idempotency_key: String,
-    pub request_hash: String,
-    pub response_status: i16,
-    pub response_body: String,
-    pub created_at: DateTimeUtc,
-    pub expires_at: DateTimeUtc,
-}
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}
 
 /// The request's `Idempotency-Key`, if it sent one: 1–255 visible ASCII characters.
 #[derive(Debug, Clone)]
@@ -85,13 +68,13 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
 
 /// One use of a key: who, which key, and a hash of what was asked.
 #[derive(Debug, Clone)]
-pub struct Claim {
+pub struct IdempotentRequest {
     user_id: i64,
     key: String,
     request_hash: String,
 }
 
-impl Claim {
+impl IdempotentRequest {
     /// `None` when the request carries no key. `route` names the endpoint, so one key sent to
     /// two endpoints counts as two different requests.
     pub fn new(
@@ -99,13 +82,13 @@ impl Claim {
         user_id: i64,
         route: &str,
         body: &Map<String, Value>,
-    ) -> Option<Claim> {
+    ) -> Option<IdempotentRequest> {
         let key = key.0?;
         let mut hasher = Sha256::new();
         hasher.update(route.as_bytes());
         hasher.update(b"\n");
         hasher.update(canonical_json(&Value::Object(body.clone())).as_bytes());
-        Some(Claim {
+        Some(IdempotentRequest {
             user_id,
             key,
             request_hash: hex::encode(hasher.finalize()),
@@ -115,7 +98,7 @@ impl Claim {
     /// The response to an earlier use of this key by this user, to send again; `None` if the
     /// key is new (or expired: the old use is removed). A different request under the same
     /// key is `422`.
-    pub async fn earlier(&self, db: &DatabaseConnection) -> ApiResult<Option<Response>> {
+    pub async fn stored_response(&self, db: &DatabaseConnection) -> ApiResult<Option<Response>> {
         let Some(row) = Entity::find()
             .filter(Column::UserId.eq(self.user_id))
             .filter(Column::IdempotencyKey.eq(self.key.as_str()))
@@ -142,11 +125,11 @@ impl Claim {
 
     /// Stores `response` for this key in `tx`, the transaction that created the resource.
     /// `Ok(false)` if another request stored one first (the caller must roll back and ask
-    /// `earlier` again).
+    /// `stored_response` again).
     pub async fn store(
         &self,
         tx: &impl ConnectionTrait,
-        response: &Tagged,
+        response: &JsonWithEtag,
         ttl: Duration,
     ) -> ApiResult<bool> {
         let now = crate::time::now();
@@ -172,12 +155,12 @@ impl Claim {
 }
 
 /// The earlier response to this request, if the request carries a key that was used before.
-pub async fn replay_if_seen(
+pub async fn replay_stored_response(
     db: &DatabaseConnection,
-    claim: Option<&Claim>,
+    claim: Option<&IdempotentRequest>,
 ) -> ApiResult<Option<Response>> {
     match claim {
-        Some(claim) => claim.earlier(db).await,
+        Some(claim) => claim.stored_response(db).await,
         None => Ok(None),
     }
 }
@@ -186,10 +169,10 @@ pub async fn replay_if_seen(
 /// whose concurrent first use has meanwhile succeeded, that first response is the answer.
 pub async fn replay_or(
     db: &DatabaseConnection,
-    claim: Option<&Claim>,
+    claim: Option<&IdempotentRequest>,
     error: ApiError,
 ) -> ApiResult<Response> {
-    match replay_if_seen(db, claim).await? {
+    match replay_stored_response(db, claim).await? {
         Some(first) => Ok(first),
         None => Err(error),
     }
@@ -201,8 +184,8 @@ pub async fn replay_or(
 pub async fn commit_created(
     db: &DatabaseConnection,
     tx: DatabaseTransaction,
-    claim: Option<&Claim>,
-    response: Tagged,
+    claim: Option<&IdempotentRequest>,
+    response: JsonWithEtag,
     ttl: Duration,
 ) -> ApiResult<Response> {
     if let Some(claim) = claim
@@ -211,7 +194,7 @@ pub async fn commit_created(
         tx.rollback().await?;
         // `None`: the winner's row expired in between (extremely unlikely); the client may
         // retry.
-        return claim.earlier(db).await?.ok_or(ApiError::Contended);
+        return claim.stored_response(db).await?.ok_or(ApiError::Contended);
     }
     tx.commit().await?;
     Ok(response.into_response())
