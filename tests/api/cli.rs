@@ -1,11 +1,13 @@
-//! Contract sections 11 and 12: the binary's command line and configuration.
+//! The binary's command line (`migrate`, `create-admin`, `seed`, `serve`) and its
+//! configuration (`.env`, production checks, the log format).
 
 use std::process::Command;
 
 use reqwest::StatusCode;
+use serde_json::{Value, json};
 
-use crate::helpers::Server;
-use serde_json::json;
+use crate::runner::{Test, fresh_database, trials};
+use crate::server::Server;
 
 /// The binary, in `dir`, on a fresh database of the backend under test.
 struct Larch {
@@ -16,7 +18,7 @@ struct Larch {
 impl Larch {
     async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let database_url = crate::helpers::fresh_database(dir.path()).await;
+        let database_url = fresh_database(dir.path()).await;
         Larch { dir, database_url }
     }
 
@@ -32,220 +34,329 @@ impl Larch {
     }
 }
 
-crate::tests! {
-    async fn every_command_has_help() {
-        let larch = Larch::new().await;
-        for args in [
-            vec!["--help"],
-            vec!["serve", "--help"],
-            vec!["migrate", "--help"],
-            vec!["migrate", "down", "--help"],
-            vec!["create-admin", "--help"],
-        ] {
-            let out = larch.command().args(&args).output().unwrap();
-            assert!(out.status.success(), "{args:?}");
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(text.contains("Usage"), "{args:?}: {text}");
-        }
+async fn every_command_has_help() {
+    let larch = Larch::new().await;
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["migrate", "down", "--help"],
+        vec!["create-admin", "--help"],
+    ] {
+        let out = larch.command().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage"), "{args:?}: {text}");
     }
+}
 
-    async fn migrate_up_status_and_down() {
-        let larch = Larch::new().await;
-        let status = larch.command()
-            .args(["migrate", "status"])
-            .output()
-            .unwrap();
-        assert!(status.status.success());
-        assert!(String::from_utf8_lossy(&status.stdout).contains("pending"));
-
-        assert!(
-            larch.command()
-                .args(["migrate", "up"])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let status = larch.command()
-            .args(["migrate", "status"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&status.stdout).into_owned();
-        assert!(
-            !text.contains("pending") && text.contains("applied"),
-            "{text}"
-        );
-        let applied = text.lines().filter(|l| l.starts_with("applied")).count().to_string();
-
-        assert!(
-            larch.command()
-                .args(["migrate", "down", "--steps", &applied])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let status = larch.command()
-            .args(["migrate", "status"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&status.stdout).into_owned();
-        assert!(!text.contains("applied"), "{text}");
-        assert!(
-            larch.command().arg("migrate").status().unwrap().success(),
-            "bare migrate means up"
-        );
-    }
-
-    async fn production_refuses_a_weak_secret_and_says_why() {
-        let larch = Larch::new().await;
-        for (secret, why) in [
-            (None, "JWT_SECRET_KEY is required"),
-            (Some("short"), "at least 32"),
-            (Some("change-me-jwt"), "well-known"),
-        ] {
-            let mut command = larch.command();
-            command
-                .args(["serve", "--bind", "127.0.0.1:0"])
-                .env("LARCH_ENV", "production");
-            if let Some(secret) = secret {
-                command.env("JWT_SECRET_KEY", secret);
-            }
-            let out = command.output().unwrap();
-            assert!(!out.status.success());
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(stderr.contains(why), "{stderr}");
-        }
-    }
-
-    async fn dotenv_is_read_and_the_environment_wins() {
-        let larch = Larch::new().await;
-        std::fs::write(
-            larch.dir.path().join(".env"),
-            "LARCH_ENV=production\nJWT_SECRET_KEY=short\n",
-        )
+async fn migrate_up_status_and_down() {
+    let larch = Larch::new().await;
+    let status = larch
+        .command()
+        .args(["migrate", "status"])
+        .output()
         .unwrap();
-        let out = larch.command()
+    assert!(status.status.success());
+    assert!(String::from_utf8_lossy(&status.stdout).contains("pending"));
+
+    assert!(
+        larch
+            .command()
+            .args(["migrate", "up"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = larch
+        .command()
+        .args(["migrate", "status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(
+        !text.contains("pending") && text.contains("applied"),
+        "{text}"
+    );
+    let applied = text
+        .lines()
+        .filter(|l| l.starts_with("applied"))
+        .count()
+        .to_string();
+
+    assert!(
+        larch
+            .command()
+            .args(["migrate", "down", "--steps", &applied])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = larch
+        .command()
+        .args(["migrate", "status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(!text.contains("applied"), "{text}");
+    assert!(
+        larch.command().arg("migrate").status().unwrap().success(),
+        "bare migrate means up"
+    );
+}
+
+async fn production_refuses_a_weak_secret_and_says_why() {
+    let larch = Larch::new().await;
+    for (secret, why) in [
+        (None, "JWT_SECRET_KEY is required"),
+        (Some("short"), "at least 32"),
+        (Some("change-me-jwt"), "well-known"),
+    ] {
+        let mut command = larch.command();
+        command
             .args(["serve", "--bind", "127.0.0.1:0"])
-            .output()
-            .unwrap();
+            .env("LARCH_ENV", "production");
+        if let Some(secret) = secret {
+            command.env("JWT_SECRET_KEY", secret);
+        }
+        let out = command.output().unwrap();
         assert!(!out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32"));
-        // An environment variable overrides the file.
-        let out = larch.command()
-            .args(["migrate", "status"])
-            .env("LARCH_ENV", "development")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{stderr}");
     }
+}
 
-    async fn create_admin_then_serve_then_log_in() {
-        let larch = Larch::new().await;
-        let out = larch.command()
-            .args([
-                "create-admin",
-                "--username",
-                "root",
-                "--email",
-                "Root@Example.com",
-            ])
-            .env("LARCH_ADMIN_PASSWORD", "admin-password-123")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let log =
-            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-        assert!(!log.contains("admin-password-123"));
+async fn dotenv_is_read_and_the_environment_wins() {
+    let larch = Larch::new().await;
+    std::fs::write(
+        larch.dir.path().join(".env"),
+        "LARCH_ENV=production\nJWT_SECRET_KEY=short\n",
+    )
+    .unwrap();
+    let out = larch
+        .command()
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32"));
+    // An environment variable overrides the file.
+    let out = larch
+        .command()
+        .args(["migrate", "status"])
+        .env("LARCH_ENV", "development")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
-        // A second one with the same email fails cleanly; a weak password is refused.
-        let again = larch.command()
-            .args([
-                "create-admin",
-                "--username",
-                "root2",
-                "--email",
-                "root@example.com",
-            ])
-            .env("LARCH_ADMIN_PASSWORD", "admin-password-123")
-            .output()
-            .unwrap();
-        assert!(!again.status.success());
-        let weak = larch.command()
-            .args([
-                "create-admin",
-                "--username",
-                "root3",
-                "--email",
-                "root3@example.com",
-            ])
-            .env("LARCH_ADMIN_PASSWORD", "short")
-            .output()
-            .unwrap();
-        assert!(!weak.status.success());
-        assert!(String::from_utf8_lossy(&weak.stderr).contains("password"));
+async fn create_admin_then_serve_then_log_in() {
+    let larch = Larch::new().await;
+    let out = larch
+        .command()
+        .args([
+            "create-admin",
+            "--username",
+            "root",
+            "--email",
+            "Root@Example.com",
+        ])
+        .env("LARCH_ADMIN_PASSWORD", "admin-password-123")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains("admin-password-123"));
 
-        // Serve the same database on a free port and log in as the admin.
-        let server = Server::start(larch.command()).await;
-        let url = server.url.clone();
-        let client = reqwest::Client::new();
-        let res = client
-            .post(format!("{url}/auth/login"))
-            .json(&json!({"email": "root@example.com", "password": "admin-password-123"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        let token = res.json::<serde_json::Value>().await.unwrap()["access_token"]
+    // A second one with the same email fails cleanly; a weak password is refused.
+    let again = larch
+        .command()
+        .args([
+            "create-admin",
+            "--username",
+            "root2",
+            "--email",
+            "root@example.com",
+        ])
+        .env("LARCH_ADMIN_PASSWORD", "admin-password-123")
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let weak = larch
+        .command()
+        .args([
+            "create-admin",
+            "--username",
+            "root3",
+            "--email",
+            "root3@example.com",
+        ])
+        .env("LARCH_ADMIN_PASSWORD", "short")
+        .output()
+        .unwrap();
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("password"));
+
+    // Serve the same database on a free port and log in as the admin.
+    let server = Server::start(larch.command()).await;
+    let url = server.url.clone();
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("{url}/auth/login"))
+        .json(&json!({"email": "root@example.com", "password": "admin-password-123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let token = res.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me: serde_json::Value = client
+        .get(format!("{url}/auth/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "admin");
+
+    // SIGTERM: a graceful stop with a zero exit status.
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+}
+
+async fn seed_fills_the_database_with_listable_data() {
+    let larch = Larch::new().await;
+    let out = larch
+        .command()
+        .args([
+            "seed",
+            "--users",
+            "30",
+            "--posts",
+            "2500",
+            "--products",
+            "1200",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("seeded 30 users, 2500 posts, 1200 products")
+    );
+
+    let server = Server::start(larch.command()).await;
+    let url = server.url.clone();
+    let client = reqwest::Client::new();
+    let posts: serde_json::Value = client
+        .get(format!("{url}/posts?limit=100"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(posts["total"], 2500);
+    let dates: Vec<&str> = posts["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["created_at"].as_str().unwrap())
+        .collect();
+    assert!(dates.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    let products: serde_json::Value = client
+        .get(format!("{url}/products?sort=price&limit=5"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(products["total"], 1200);
+    assert!(
+        products["products"][0]["price"]
             .as_str()
             .unwrap()
-            .to_owned();
-        let me: serde_json::Value = client
-            .get(format!("{url}/auth/me"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(me["role"], "admin");
+            .contains('.')
+    );
+    // Seeded users can log in with the documented password.
+    let name = posts["posts"][0]["author"]["username"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = client
+        .post(format!("{url}/auth/login"))
+        .json(&json!({"email": format!("{name}@seed.example"), "password": "seed-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
 
-        // SIGTERM: a graceful stop with a zero exit status.
-        let status = server.terminate();
-        assert!(status.success(), "{status:?}");
-    }
+async fn log_format_json_writes_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database(dir.path()).await;
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_larch"));
+    command
+        .current_dir(dir.path())
+        .env_clear()
+        .env("DATABASE_URL", &database_url)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    let server = Server::start(command).await;
+    let res = reqwest::Client::new()
+        .get(format!("{}/posts/1", server.url))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(server.terminate().success());
 
-    async fn seed_fills_the_database_with_listable_data() {
-        let larch = Larch::new().await;
-        let out = larch.command().args(["seed", "--users", "30", "--posts", "2500", "--products", "1200"]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(String::from_utf8_lossy(&out.stdout).contains("seeded 30 users, 2500 posts, 1200 products"));
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    assert!(lines.len() >= 2, "{text}");
+    let request_line = lines
+        .iter()
+        .find(|l| l.to_string().contains("trace-me-123"))
+        .expect("the request is logged with its id");
+    assert!(
+        request_line.to_string().contains("/posts/{id}"),
+        "{request_line}"
+    );
+}
 
-        let server = Server::start(larch.command()).await;
-        let url = server.url.clone();
-        let client = reqwest::Client::new();
-        let posts: serde_json::Value = client.get(format!("{url}/posts?limit=100")).send().await.unwrap().json().await.unwrap();
-        assert_eq!(posts["total"], 2500);
-        let dates: Vec<&str> = posts["posts"].as_array().unwrap().iter().map(|p| p["created_at"].as_str().unwrap()).collect();
-        assert!(dates.windows(2).all(|w| w[0] >= w[1]), "newest first");
-        let products: serde_json::Value = client.get(format!("{url}/products?sort=price&limit=5")).send().await.unwrap().json().await.unwrap();
-        assert_eq!(products["total"], 1200);
-        assert!(products["products"][0]["price"].as_str().unwrap().contains('.'));
-        // Seeded users can log in with the documented password.
-        let name = posts["posts"][0]["author"]["username"].as_str().unwrap().to_owned();
-        let res = client
-            .post(format!("{url}/auth/login"))
-            .json(&json!({"email": format!("{name}@seed.example"), "password": "seed-password"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-    }
+pub fn tests() -> Vec<Test> {
+    trials![
+        every_command_has_help,
+        migrate_up_status_and_down,
+        production_refuses_a_weak_secret_and_says_why,
+        dotenv_is_read_and_the_environment_wins,
+        create_admin_then_serve_then_log_in,
+        seed_fills_the_database_with_listable_data,
+        log_format_json_writes_one_object_per_line
+    ]
 }

@@ -1,9 +1,11 @@
-//! Contract section 9: `ETag` / `If-None-Match` / `If-Match`, and `Idempotency-Key`.
+//! Concurrent writers and retries: `ETag` / `If-None-Match` / `If-Match` on users, posts
+//! and products, and `Idempotency-Key` on creations.
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser, assert_error, json_of, spawn_app, spawn_app_with};
+use crate::client::{TestApp, TestUser, assert_error, json_of, spawn_app, spawn_app_with};
+use crate::runner::{Test, trials};
 
 fn with_token(app: &TestApp, method: Method, path: &str, token: &str) -> RequestBuilder {
     app.client.request(method, app.url(path)).bearer_auth(token)
@@ -99,246 +101,464 @@ async fn total(app: &TestApp, path: &str) -> u64 {
         .unwrap()
 }
 
-crate::tests! {
-    async fn single_resource_gets_send_an_etag_and_honour_if_none_match() {
-        let f = fixture().await;
-        let token = f.owner.access.clone();
-        for path in f.paths.iter().map(String::as_str).chain(["/auth/me", "/users/profile"]) {
-            let first = with_token(&f.app, Method::GET, path, &token).send().await.unwrap();
-            assert_eq!(first.status(), StatusCode::OK, "{path}");
-            let tag = etag(&first);
-            assert!(tag.starts_with('"') && tag.ends_with('"'), "a strong tag: {tag}");
-            let body = first.text().await.unwrap();
+async fn single_resource_gets_send_an_etag_and_honour_if_none_match() {
+    let f = fixture().await;
+    let token = f.owner.access.clone();
+    for path in f
+        .paths
+        .iter()
+        .map(String::as_str)
+        .chain(["/auth/me", "/users/profile"])
+    {
+        let first = with_token(&f.app, Method::GET, path, &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(first.status(), StatusCode::OK, "{path}");
+        let tag = etag(&first);
+        assert!(
+            tag.starts_with('"') && tag.ends_with('"'),
+            "a strong tag: {tag}"
+        );
+        let body = first.text().await.unwrap();
 
-            let again = with_token(&f.app, Method::GET, path, &token).send().await.unwrap();
-            assert_eq!(etag(&again), tag, "{path}: the same representation, the same tag");
+        let again = with_token(&f.app, Method::GET, path, &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            etag(&again),
+            tag,
+            "{path}: the same representation, the same tag"
+        );
 
-            for header in [tag.clone(), format!("W/{tag}"), format!("\"nope\", {tag}"), "*".to_owned()] {
-                let res = with_token(&f.app, Method::GET, path, &token).header("if-none-match", &header).send().await.unwrap();
-                assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "{path} If-None-Match: {header}");
-                assert_eq!(etag(&res), tag);
-                assert!(res.text().await.unwrap().is_empty(), "304 has no body");
-            }
-            let res = with_token(&f.app, Method::GET, path, &token).header("if-none-match", "\"stale\"").send().await.unwrap();
-            assert_eq!(res.status(), StatusCode::OK);
-            assert_eq!(res.text().await.unwrap(), body);
+        for header in [
+            tag.clone(),
+            format!("W/{tag}"),
+            format!("\"nope\", {tag}"),
+            "*".to_owned(),
+        ] {
+            let res = with_token(&f.app, Method::GET, path, &token)
+                .header("if-none-match", &header)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                res.status(),
+                StatusCode::NOT_MODIFIED,
+                "{path} If-None-Match: {header}"
+            );
+            assert_eq!(etag(&res), tag);
+            assert!(res.text().await.unwrap().is_empty(), "304 has no body");
         }
-    }
-
-    async fn the_tag_changes_exactly_when_the_representation_does() {
-        let f = fixture().await;
-        for path in &f.paths {
-            let writer = f.writer(path);
-            let before = etag(&with_token(&f.app, Method::GET, path, &writer.access).send().await.unwrap());
-
-            // A write that changes nothing leaves the tag alone.
-            let current = json_of(with_token(&f.app, Method::GET, path, &writer.access).send().await.unwrap(), StatusCode::OK).await;
-            let same = match path {
-                p if p.starts_with("/users") => json!({"username": current["username"]}),
-                p if p.starts_with("/posts") => json!({"title": current["title"]}),
-                _ => json!({"name": current["name"]}),
-            };
-            let res = with_token(&f.app, Method::PATCH, path, &writer.access).json(&same).send().await.unwrap();
-            assert_eq!(res.status(), StatusCode::OK, "{path}");
-            assert_eq!(etag(&res), before, "{path}: nothing changed");
-
-            // A real change gives a new tag, the one the write answered with.
-            let res = with_token(&f.app, Method::PATCH, path, &writer.access).json(&Fixture::change(path, 1)).send().await.unwrap();
-            assert_eq!(res.status(), StatusCode::OK, "{path}");
-            let written = etag(&res);
-            assert_ne!(written, before, "{path}: changed");
-            let after = with_token(&f.app, Method::GET, path, &writer.access).send().await.unwrap();
-            assert_eq!(etag(&after), written, "{path}: the write's tag is the GET's tag");
-        }
-        // A post's representation includes its author's username: renaming the author
-        // changes the post's tag too.
-        let post_path = &f.paths[1];
-        let before = etag(&f.app.get(post_path, None).await);
-        let res = f.app.patch(&f.paths[0], Some(&f.owner.access), &json!({"username": "another_name"})).await;
+        let res = with_token(&f.app, Method::GET, path, &token)
+            .header("if-none-match", "\"stale\"")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        assert_ne!(etag(&f.app.get(post_path, None).await), before);
+        assert_eq!(res.text().await.unwrap(), body);
     }
+}
 
-    async fn if_match_guards_every_write() {
-        let f = fixture().await;
-        for path in &f.paths {
-            let writer = f.writer(path);
-            let get = || with_token(&f.app, Method::GET, path, &writer.access).send();
-            let stale = etag(&get().await.unwrap());
-            let res = with_token(&f.app, Method::PATCH, path, &writer.access).json(&Fixture::change(path, 1)).send().await.unwrap();
-            assert_eq!(res.status(), StatusCode::OK);
-            let current = etag(&res);
-            let snapshot = get().await.unwrap().text().await.unwrap();
+async fn the_tag_changes_exactly_when_the_representation_does() {
+    let f = fixture().await;
+    for path in &f.paths {
+        let writer = f.writer(path);
+        let before = etag(
+            &with_token(&f.app, Method::GET, path, &writer.access)
+                .send()
+                .await
+                .unwrap(),
+        );
 
-            for method in [Method::PUT, Method::PATCH, Method::DELETE] {
-                for bad in [stale.as_str(), "\"garbage\"", "garbage", &format!("W/{current}")] {
-                    let mut request = with_token(&f.app, method.clone(), path, &writer.access).header("if-match", bad);
-                    if method != Method::DELETE {
-                        request = request.json(&Fixture::change(path, 2));
-                    }
-                    let body = assert_error(request.send().await.unwrap(), StatusCode::PRECONDITION_FAILED).await;
-                    assert_eq!(body["error"], "Precondition Failed");
-                    assert_eq!(get().await.unwrap().text().await.unwrap(), snapshot, "{method} {path} If-Match {bad}: nothing changed");
+        // A write that changes nothing leaves the tag alone.
+        let current = json_of(
+            with_token(&f.app, Method::GET, path, &writer.access)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+        let same = match path {
+            p if p.starts_with("/users") => json!({"username": current["username"]}),
+            p if p.starts_with("/posts") => json!({"title": current["title"]}),
+            _ => json!({"name": current["name"]}),
+        };
+        let res = with_token(&f.app, Method::PATCH, path, &writer.access)
+            .json(&same)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(etag(&res), before, "{path}: nothing changed");
+
+        // A real change gives a new tag, the one the write answered with.
+        let res = with_token(&f.app, Method::PATCH, path, &writer.access)
+            .json(&Fixture::change(path, 1))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let written = etag(&res);
+        assert_ne!(written, before, "{path}: changed");
+        let after = with_token(&f.app, Method::GET, path, &writer.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            etag(&after),
+            written,
+            "{path}: the write's tag is the GET's tag"
+        );
+    }
+    // A post's representation includes its author's username: renaming the author
+    // changes the post's tag too.
+    let post_path = &f.paths[1];
+    let before = etag(&f.app.get(post_path, None).await);
+    let res = f
+        .app
+        .patch(
+            &f.paths[0],
+            Some(&f.owner.access),
+            &json!({"username": "another_name"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_ne!(etag(&f.app.get(post_path, None).await), before);
+}
+
+async fn if_match_guards_every_write() {
+    let f = fixture().await;
+    for path in &f.paths {
+        let writer = f.writer(path);
+        let get = || with_token(&f.app, Method::GET, path, &writer.access).send();
+        let stale = etag(&get().await.unwrap());
+        let res = with_token(&f.app, Method::PATCH, path, &writer.access)
+            .json(&Fixture::change(path, 1))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let current = etag(&res);
+        let snapshot = get().await.unwrap().text().await.unwrap();
+
+        for method in [Method::PUT, Method::PATCH, Method::DELETE] {
+            for bad in [
+                stale.as_str(),
+                "\"garbage\"",
+                "garbage",
+                &format!("W/{current}"),
+            ] {
+                let mut request = with_token(&f.app, method.clone(), path, &writer.access)
+                    .header("if-match", bad);
+                if method != Method::DELETE {
+                    request = request.json(&Fixture::change(path, 2));
                 }
+                let body = assert_error(
+                    request.send().await.unwrap(),
+                    StatusCode::PRECONDITION_FAILED,
+                )
+                .await;
+                assert_eq!(body["error"], "Precondition Failed");
+                assert_eq!(
+                    get().await.unwrap().text().await.unwrap(),
+                    snapshot,
+                    "{method} {path} If-Match {bad}: nothing changed"
+                );
             }
+        }
 
-            // The current tag, then `*`, proceed.
-            let res = with_token(&f.app, Method::PUT, path, &writer.access).header("if-match", &current).json(&Fixture::change(path, 3)).send().await.unwrap();
-            assert_eq!(res.status(), StatusCode::OK, "{path} with the current tag");
-            let res = with_token(&f.app, Method::PATCH, path, &writer.access).header("if-match", "*").json(&Fixture::change(path, 4)).send().await.unwrap();
-            assert_eq!(res.status(), StatusCode::OK, "{path} with *");
-        }
-        // Deletion with the current tag (posts and products; the user last, taking the post).
-        for path in [&f.paths[1], &f.paths[2], &f.paths[0]] {
-            let writer = f.writer(path);
-            let current = etag(&with_token(&f.app, Method::GET, path, &writer.access).send().await.unwrap());
-            let res = with_token(&f.app, Method::DELETE, path, &writer.access).header("if-match", &current).send().await.unwrap();
-            assert_eq!(res.status(), StatusCode::NO_CONTENT, "{path}");
-        }
+        // The current tag, then `*`, proceed.
+        let res = with_token(&f.app, Method::PUT, path, &writer.access)
+            .header("if-match", &current)
+            .json(&Fixture::change(path, 3))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path} with the current tag");
+        let res = with_token(&f.app, Method::PATCH, path, &writer.access)
+            .header("if-match", "*")
+            .json(&Fixture::change(path, 4))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path} with *");
     }
-
-    async fn racing_updates_with_one_tag_give_one_success() {
-        let f = fixture().await;
-        for path in &f.paths {
-            let writer = f.writer(path);
-            let tag = etag(&with_token(&f.app, Method::GET, path, &writer.access).send().await.unwrap());
-            let attempts = (0..6).map(|n| {
-                with_token(&f.app, Method::PATCH, path, &writer.access).header("if-match", &tag).json(&Fixture::change(path, 10 + n)).send()
-            });
-            let statuses: Vec<StatusCode> = futures::future::join_all(attempts).await.into_iter().map(|r| r.unwrap().status()).collect();
-            let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-            let failed = statuses.iter().filter(|s| **s == StatusCode::PRECONDITION_FAILED).count();
-            assert_eq!((ok, failed), (1, 5), "{path}: {statuses:?}");
-        }
-        // Two deletions with one tag: one goes through; the other finds nothing or a stale tag.
-        let path = &f.paths[1];
-        let tag = etag(&f.app.get(path, None).await);
-        let attempts = (0..2).map(|_| with_token(&f.app, Method::DELETE, path, &f.owner.access).header("if-match", &tag).send());
-        let mut statuses: Vec<u16> = futures::future::join_all(attempts).await.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
-        statuses.sort();
-        assert_eq!(statuses[0], 204, "{statuses:?}");
-        assert!(statuses[1] == 404 || statuses[1] == 412, "{statuses:?}");
+    // Deletion with the current tag (posts and products; the user last, taking the post).
+    for path in [&f.paths[1], &f.paths[2], &f.paths[0]] {
+        let writer = f.writer(path);
+        let current = etag(
+            &with_token(&f.app, Method::GET, path, &writer.access)
+                .send()
+                .await
+                .unwrap(),
+        );
+        let res = with_token(&f.app, Method::DELETE, path, &writer.access)
+            .header("if-match", &current)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "{path}");
     }
+}
 
-    async fn a_retried_creation_returns_the_first_response_and_creates_nothing() {
-        let app = spawn_app().await;
-        let user = app.create_user().await;
-        let body = json!({"title": "Once", "body": "Only once"});
-        let first = create_post(&app, &user, Some("retry-1"), &body).await;
-        assert_eq!(first.status(), StatusCode::CREATED);
-        assert!(first.headers().get("idempotent-replayed").is_none());
-        let first_tag = etag(&first);
-        let first_body = first.text().await.unwrap();
+async fn racing_updates_with_one_tag_give_one_success() {
+    let f = fixture().await;
+    for path in &f.paths {
+        let writer = f.writer(path);
+        let tag = etag(
+            &with_token(&f.app, Method::GET, path, &writer.access)
+                .send()
+                .await
+                .unwrap(),
+        );
+        let attempts = (0..6).map(|n| {
+            with_token(&f.app, Method::PATCH, path, &writer.access)
+                .header("if-match", &tag)
+                .json(&Fixture::change(path, 10 + n))
+                .send()
+        });
+        let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().status())
+            .collect();
+        let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        let failed = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::PRECONDITION_FAILED)
+            .count();
+        assert_eq!((ok, failed), (1, 5), "{path}: {statuses:?}");
+    }
+    // Two deletions with one tag: one goes through; the other finds nothing or a stale tag.
+    let path = &f.paths[1];
+    let tag = etag(&f.app.get(path, None).await);
+    let attempts = (0..2).map(|_| {
+        with_token(&f.app, Method::DELETE, path, &f.owner.access)
+            .header("if-match", &tag)
+            .send()
+    });
+    let mut statuses: Vec<u16> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses[0], 204, "{statuses:?}");
+    assert!(statuses[1] == 404 || statuses[1] == 412, "{statuses:?}");
+}
 
-        // The same body with its keys in another order is the same request.
-        let reordered = json!({"body": "Only once", "title": "Once"});
-        for retry in [&body, &reordered] {
-            let again = create_post(&app, &user, Some("retry-1"), retry).await;
-            assert_eq!(again.status(), StatusCode::CREATED);
-            assert_eq!(again.headers()["idempotent-replayed"], "true");
-            assert_eq!(etag(&again), first_tag);
-            assert_eq!(again.text().await.unwrap(), first_body, "same body, same id");
-        }
-        assert_eq!(total(&app, "/posts").await, 1);
+async fn a_retried_creation_returns_the_first_response_and_creates_nothing() {
+    let app = spawn_app().await;
+    let user = app.create_user().await;
+    let body = json!({"title": "Once", "body": "Only once"});
+    let first = create_post(&app, &user, Some("retry-1"), &body).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first_tag = etag(&first);
+    let first_body = first.text().await.unwrap();
 
-        // The same key with another body is refused, and creates nothing.
-        let res = create_post(&app, &user, Some("retry-1"), &json!({"title": "Twice", "body": "Only once"})).await;
-        let error = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY).await;
-        assert!(error["message"].as_str().unwrap().contains("Idempotency-Key"), "{error}");
-        assert_eq!(total(&app, "/posts").await, 1);
+    // The same body with its keys in another order is the same request.
+    let reordered = json!({"body": "Only once", "title": "Once"});
+    for retry in [&body, &reordered] {
+        let again = create_post(&app, &user, Some("retry-1"), retry).await;
+        assert_eq!(again.status(), StatusCode::CREATED);
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(etag(&again), first_tag);
+        assert_eq!(
+            again.text().await.unwrap(),
+            first_body,
+            "same body, same id"
+        );
+    }
+    assert_eq!(total(&app, "/posts").await, 1);
 
-        // Without a key, or with another key, a creation is a creation.
-        assert_eq!(create_post(&app, &user, None, &body).await.status(), StatusCode::CREATED);
-        assert_eq!(create_post(&app, &user, Some("retry-2"), &body).await.status(), StatusCode::CREATED);
-        assert_eq!(total(&app, "/posts").await, 3);
+    // The same key with another body is refused, and creates nothing.
+    let res = create_post(
+        &app,
+        &user,
+        Some("retry-1"),
+        &json!({"title": "Twice", "body": "Only once"}),
+    )
+    .await;
+    let error = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key"),
+        "{error}"
+    );
+    assert_eq!(total(&app, "/posts").await, 1);
 
-        // A failed request stores nothing: fixing the body under the same key creates.
-        let res = create_post(&app, &user, Some("retry-3"), &json!({"title": ""})).await;
-        assert_error(res, StatusCode::BAD_REQUEST).await;
-        let res = create_post(&app, &user, Some("retry-3"), &json!({"title": "Fixed", "body": "."})).await;
+    // Without a key, or with another key, a creation is a creation.
+    assert_eq!(
+        create_post(&app, &user, None, &body).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        create_post(&app, &user, Some("retry-2"), &body)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(total(&app, "/posts").await, 3);
+
+    // A failed request stores nothing: fixing the body under the same key creates.
+    let res = create_post(&app, &user, Some("retry-3"), &json!({"title": ""})).await;
+    assert_error(res, StatusCode::BAD_REQUEST).await;
+    let res = create_post(
+        &app,
+        &user,
+        Some("retry-3"),
+        &json!({"title": "Fixed", "body": "."}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(total(&app, "/posts").await, 4);
+}
+
+async fn keys_belong_to_one_user() {
+    let app = spawn_app().await;
+    let alice = app.create_user().await;
+    let bob = app.create_user().await;
+    let body = json!({"title": "Mine", "body": "Same words"});
+    let hers = json_of(
+        create_post(&app, &alice, Some("shared-key"), &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let his = create_post(&app, &bob, Some("shared-key"), &body).await;
+    assert_eq!(his.status(), StatusCode::CREATED);
+    assert!(
+        his.headers().get("idempotent-replayed").is_none(),
+        "never another user's response"
+    );
+    let his = his.json::<Value>().await.unwrap();
+    assert_ne!(his["id"], hers["id"]);
+    assert_eq!(his["user_id"], bob.id);
+    assert_eq!(total(&app, "/posts").await, 2);
+}
+
+async fn a_burst_of_one_creation_creates_one_resource() {
+    let app = spawn_app().await;
+    let user = app.create_user().await;
+    let admin = app.create_admin().await;
+    let body = json!({"title": "Burst", "body": "Sent ten times at once"});
+    let burst = (0..10).map(|_| create_post(&app, &user, Some("burst"), &body));
+    let responses = futures::future::join_all(burst).await;
+    let mut ids = Vec::new();
+    for res in responses {
         assert_eq!(res.status(), StatusCode::CREATED);
-        assert_eq!(total(&app, "/posts").await, 4);
+        ids.push(res.json::<Value>().await.unwrap()["id"].clone());
     }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every response names the one post: {ids:?}");
+    assert_eq!(total(&app, "/posts").await, 1);
 
-    async fn keys_belong_to_one_user() {
-        let app = spawn_app().await;
-        let alice = app.create_user().await;
-        let bob = app.create_user().await;
-        let body = json!({"title": "Mine", "body": "Same words"});
-        let hers = json_of(create_post(&app, &alice, Some("shared-key"), &body).await, StatusCode::CREATED).await;
-        let his = create_post(&app, &bob, Some("shared-key"), &body).await;
-        assert_eq!(his.status(), StatusCode::CREATED);
-        assert!(his.headers().get("idempotent-replayed").is_none(), "never another user's response");
-        let his = his.json::<Value>().await.unwrap();
-        assert_ne!(his["id"], hers["id"]);
-        assert_eq!(his["user_id"], bob.id);
-        assert_eq!(total(&app, "/posts").await, 2);
+    let body = json!({"name": "Burst lamp", "price": "9.99", "sku": "BURST-1"});
+    let burst = (0..10).map(|_| {
+        with_token(&app, Method::POST, "/products", &admin.access)
+            .header("idempotency-key", "burst")
+            .json(&body)
+            .send()
+    });
+    let mut ids = Vec::new();
+    for res in futures::future::join_all(burst).await {
+        let res = res.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::CREATED,
+            "not a 409 on the sku: the retries are the same creation"
+        );
+        ids.push(res.json::<Value>().await.unwrap()["id"].clone());
     }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(total(&app, "/products").await, 1);
+}
 
-    async fn a_burst_of_one_creation_creates_one_resource() {
-        let app = spawn_app().await;
-        let user = app.create_user().await;
-        let admin = app.create_admin().await;
-        let body = json!({"title": "Burst", "body": "Sent ten times at once"});
-        let burst = (0..10).map(|_| create_post(&app, &user, Some("burst"), &body));
-        let responses = futures::future::join_all(burst).await;
-        let mut ids = Vec::new();
-        for res in responses {
-            assert_eq!(res.status(), StatusCode::CREATED);
-            ids.push(res.json::<Value>().await.unwrap()["id"].clone());
-        }
-        ids.dedup();
-        assert_eq!(ids.len(), 1, "every response names the one post: {ids:?}");
-        assert_eq!(total(&app, "/posts").await, 1);
+async fn keys_expire_and_are_cleaned_up() {
+    let app = spawn_app_with(&[("IDEMPOTENCY_KEY_TTL_SECONDS", "1")]).await;
+    let user = app.create_user().await;
+    let body = json!({"title": "Soon forgotten", "body": "."});
+    let first = json_of(
+        create_post(&app, &user, Some("short-lived"), &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let again = json_of(
+        create_post(&app, &user, Some("short-lived"), &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(first["id"], again["id"]);
+    create_post(&app, &user, Some("also-short-lived"), &body).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
 
-        let body = json!({"name": "Burst lamp", "price": "9.99", "sku": "BURST-1"});
-        let burst = (0..10).map(|_| with_token(&app, Method::POST, "/products", &admin.access).header("idempotency-key", "burst").json(&body).send());
-        let mut ids = Vec::new();
-        for res in futures::future::join_all(burst).await {
-            let res = res.unwrap();
-            assert_eq!(res.status(), StatusCode::CREATED, "not a 409 on the sku: the retries are the same creation");
-            ids.push(res.json::<Value>().await.unwrap()["id"].clone());
-        }
-        ids.dedup();
-        assert_eq!(ids.len(), 1, "{ids:?}");
-        assert_eq!(total(&app, "/products").await, 1);
-    }
+    // Past its lifetime a key is new again.
+    let later = json_of(
+        create_post(&app, &user, Some("short-lived"), &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_ne!(later["id"], first["id"]);
+    // The clean-up removes the expired one and keeps the fresh one.
+    let deleted = larch::idempotency::delete_expired(&app.state.db, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let replay = create_post(&app, &user, Some("short-lived"), &body).await;
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+}
 
-    async fn keys_expire_and_are_cleaned_up() {
-        let app = spawn_app_with(&[("IDEMPOTENCY_KEY_TTL_SECONDS", "1")]).await;
-        let user = app.create_user().await;
-        let body = json!({"title": "Soon forgotten", "body": "."});
-        let first = json_of(create_post(&app, &user, Some("short-lived"), &body).await, StatusCode::CREATED).await;
-        let again = json_of(create_post(&app, &user, Some("short-lived"), &body).await, StatusCode::CREATED).await;
-        assert_eq!(first["id"], again["id"]);
-        create_post(&app, &user, Some("also-short-lived"), &body).await;
-        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-
-        // Past its lifetime a key is new again.
-        let later = json_of(create_post(&app, &user, Some("short-lived"), &body).await, StatusCode::CREATED).await;
-        assert_ne!(later["id"], first["id"]);
-        // The clean-up removes the expired one and keeps the fresh one.
-        let deleted = larch::idempotency::delete_expired(&app.state.db, chrono::Utc::now()).await.unwrap();
-        assert_eq!(deleted, 1);
-        let replay = create_post(&app, &user, Some("short-lived"), &body).await;
-        assert_eq!(replay.headers()["idempotent-replayed"], "true");
-    }
-
-    async fn bad_keys_are_400() {
-        let app = spawn_app().await;
-        let user = app.create_user().await;
-        let body = json!({"title": "t", "body": "b"});
-        for bad in ["", &"k".repeat(256), "has space", "tab\there"] {
-            let res = create_post(&app, &user, Some(bad), &body).await;
-            assert_error(res, StatusCode::BAD_REQUEST).await;
-        }
-        let res = with_token(&app, Method::POST, "/posts", &user.access)
-            .header("idempotency-key", "one").header("idempotency-key", "two").json(&body).send().await.unwrap();
+async fn bad_keys_are_400() {
+    let app = spawn_app().await;
+    let user = app.create_user().await;
+    let body = json!({"title": "t", "body": "b"});
+    for bad in ["", &"k".repeat(256), "has space", "tab\there"] {
+        let res = create_post(&app, &user, Some(bad), &body).await;
         assert_error(res, StatusCode::BAD_REQUEST).await;
-        let res = with_token(&app, Method::POST, "/posts", &user.access)
-            .header("idempotency-key", reqwest::header::HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap()).json(&body).send().await.unwrap();
-        assert_error(res, StatusCode::BAD_REQUEST).await;
-        assert_eq!(create_post(&app, &user, Some(&"k".repeat(255)), &body).await.status(), StatusCode::CREATED);
-        assert_eq!(total(&app, "/posts").await, 1);
     }
+    let res = with_token(&app, Method::POST, "/posts", &user.access)
+        .header("idempotency-key", "one")
+        .header("idempotency-key", "two")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::BAD_REQUEST).await;
+    let res = with_token(&app, Method::POST, "/posts", &user.access)
+        .header(
+            "idempotency-key",
+            reqwest::header::HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap(),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::BAD_REQUEST).await;
+    assert_eq!(
+        create_post(&app, &user, Some(&"k".repeat(255)), &body)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(total(&app, "/posts").await, 1);
+}
+
+pub fn tests() -> Vec<Test> {
+    trials![
+        single_resource_gets_send_an_etag_and_honour_if_none_match,
+        the_tag_changes_exactly_when_the_representation_does,
+        if_match_guards_every_write,
+        racing_updates_with_one_tag_give_one_success,
+        a_retried_creation_returns_the_first_response_and_creates_nothing,
+        keys_belong_to_one_user,
+        a_burst_of_one_creation_creates_one_resource,
+        keys_expire_and_are_cleaned_up,
+        bad_keys_are_400
+    ]
 }

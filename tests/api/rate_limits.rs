@@ -1,11 +1,13 @@
-//! Contract section 10: rate limits on the auth endpoints, per client IP.
+//! Rate limits on the auth endpoints, per client IP (`X-Forwarded-For` only from a trusted
+//! proxy).
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with};
+use crate::client::{TestApp, assert_error, spawn_app, spawn_app_with};
+use crate::runner::{Test, trials};
 
 /// Waits out the end of a minute so a test's requests fall in one window.
 async fn fresh_window() {
@@ -26,52 +28,103 @@ async fn login_as(app: &TestApp, forwarded_for: Option<&str>) -> reqwest::Respon
     request.send().await.unwrap()
 }
 
-crate::tests! {
-    async fn auth_posts_are_limited_per_minute_with_retry_after() {
-        let app = spawn_app_with(&[("RATE_LIMIT_AUTH_PER_MINUTE", "3")]).await;
-        fresh_window().await;
-        for _ in 0..3 {
-            assert_eq!(login_as(&app, None).await.status(), StatusCode::UNAUTHORIZED);
-        }
-        let res = login_as(&app, None).await;
-        let retry_after: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-        assert!((1..=60).contains(&retry_after), "{retry_after}");
-        assert_error(res, StatusCode::TOO_MANY_REQUESTS).await;
-        // A correct password does not get past the limit either.
-        let res = app.login("nobody@example.com", "wrong-password").await;
-        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-
-        // Each endpoint has its own allowance, and other routes are not limited.
-        assert_eq!(app.register("limited", "limited@example.com", "long-enough").await.status(), StatusCode::CREATED);
-        assert_eq!(app.post("/auth/refresh", Some("x"), &json!({})).await.status(), StatusCode::UNAUTHORIZED);
-        for _ in 0..10 {
-            assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
-        }
+async fn auth_posts_are_limited_per_minute_with_retry_after() {
+    let app = spawn_app_with(&[("RATE_LIMIT_AUTH_PER_MINUTE", "3")]).await;
+    fresh_window().await;
+    let registered = app
+        .register("limited", "limited@example.com", "right-password")
+        .await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    for _ in 0..3 {
+        assert_eq!(
+            login_as(&app, None).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
+    let res = login_as(&app, None).await;
+    let retry_after: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS).await;
+    // A correct password does not get past the limit either.
+    let res = app.login("limited@example.com", "right-password").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
 
-    async fn zero_turns_the_limit_off() {
-        let app = spawn_app().await; // the test default is RATE_LIMIT_AUTH_PER_MINUTE=0
-        for _ in 0..15 {
-            assert_eq!(login_as(&app, None).await.status(), StatusCode::UNAUTHORIZED);
-        }
+    // Each endpoint has its own allowance, and other routes are not limited.
+    assert_eq!(
+        app.register("limited2", "limited2@example.com", "long-enough")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.post("/auth/refresh", Some("x"), &json!({}))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    for _ in 0..10 {
+        assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
     }
+}
 
-    async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
-        // Untrusted peer: a spoofed X-Forwarded-For does not buy a fresh allowance.
-        let app = spawn_app_with(&[("RATE_LIMIT_AUTH_PER_MINUTE", "2")]).await;
-        fresh_window().await;
-        for i in 0..2 {
-            assert_eq!(login_as(&app, Some(&format!("198.51.100.{i}"))).await.status(), StatusCode::UNAUTHORIZED);
-        }
-        assert_eq!(login_as(&app, Some("198.51.100.99")).await.status(), StatusCode::TOO_MANY_REQUESTS);
-
-        // Behind a trusted proxy (the test client on 127.0.0.1), each client has its own.
-        let app = spawn_app_with(&[("RATE_LIMIT_AUTH_PER_MINUTE", "2"), ("TRUSTED_PROXIES", "127.0.0.1,::1")]).await;
-        fresh_window().await;
-        for _ in 0..2 {
-            assert_eq!(login_as(&app, Some("198.51.100.1")).await.status(), StatusCode::UNAUTHORIZED);
-        }
-        assert_eq!(login_as(&app, Some("198.51.100.1")).await.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(login_as(&app, Some("198.51.100.2")).await.status(), StatusCode::UNAUTHORIZED);
+async fn zero_turns_the_limit_off() {
+    let app = spawn_app().await; // the test default is RATE_LIMIT_AUTH_PER_MINUTE=0
+    for _ in 0..15 {
+        assert_eq!(
+            login_as(&app, None).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
+}
+
+async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    // Untrusted peer: a spoofed X-Forwarded-For does not buy a fresh allowance.
+    let app = spawn_app_with(&[("RATE_LIMIT_AUTH_PER_MINUTE", "2")]).await;
+    fresh_window().await;
+    for i in 0..2 {
+        assert_eq!(
+            login_as(&app, Some(&format!("198.51.100.{i}")))
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_as(&app, Some("198.51.100.99")).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // Behind a trusted proxy (the test client on 127.0.0.1), each client has its own.
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_AUTH_PER_MINUTE", "2"),
+        ("TRUSTED_PROXIES", "127.0.0.1,::1"),
+    ])
+    .await;
+    fresh_window().await;
+    for _ in 0..2 {
+        assert_eq!(
+            login_as(&app, Some("198.51.100.1")).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_as(&app, Some("198.51.100.1")).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_as(&app, Some("198.51.100.2")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+pub fn tests() -> Vec<Test> {
+    trials![
+        auth_posts_are_limited_per_minute_with_retry_after,
+        zero_turns_the_limit_off,
+        forwarded_for_counts_only_behind_a_trusted_proxy
+    ]
 }

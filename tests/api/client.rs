@@ -1,11 +1,9 @@
-//! The test runner's pieces: the backends, the `tests!` macro that registers a module's
-//! tests, and `spawn_app`: a real larch on a real socket with a fresh database per test.
+//! The HTTP side of the tests: `spawn_app` starts larch in-process on a real socket with a
+//! fresh database; `TestApp` sends requests to it; test users; assertions on the error
+//! shape.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use larch::config::Config;
 use larch::passwords::Password;
@@ -16,208 +14,13 @@ use larch::users::queries::{self as users, NewUser};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
+use crate::runner::fresh_database;
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub state: AppState,
     _dir: Option<tempfile::TempDir>,
-}
-
-/// One registered test: its name within the suite and how to start it.
-pub struct Test {
-    pub name: &'static str,
-    pub run: fn() -> Pin<Box<dyn Future<Output = ()> + Send>>,
-}
-
-/// Declares a module's tests (plain `async fn name() { ... }` items) and a `tests()` that
-/// lists them for the runner in `main.rs`, which runs each once per backend.
-#[macro_export]
-macro_rules! tests {
-    ($( $(#[$meta:meta])* async fn $name:ident() $body:block )*) => {
-        $( $(#[$meta])* async fn $name() $body )*
-
-        pub fn tests() -> Vec<$crate::helpers::Test> {
-            vec![$( $crate::helpers::Test {
-                name: concat!(module_path!(), "::", stringify!($name)),
-                run: || Box::pin($name()),
-            } ),*]
-        }
-    };
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-    MySql,
-}
-
-impl Backend {
-    pub const ALL: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::MySql];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-            Backend::MySql => "mysql",
-        }
-    }
-
-    /// The variable that points the suite at a server of this backend.
-    pub fn variable(self) -> Option<&'static str> {
-        match self {
-            Backend::Sqlite => None,
-            Backend::Postgres => Some("LARCH_TEST_POSTGRES_URL"),
-            Backend::MySql => Some("LARCH_TEST_MYSQL_URL"),
-        }
-    }
-
-    /// The server URL to create test databases on; `None` when the variable is unset.
-    /// SQLite needs none: each test gets a file in a temporary directory.
-    pub fn server_url(self) -> Option<Option<String>> {
-        match self.variable() {
-            None => Some(None),
-            Some(var) => std::env::var(var)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .map(Some),
-        }
-    }
-}
-
-/// What the running test knows about its backend, and the databases it made (dropped by
-/// the runner when the test ends).
-pub struct TestContext {
-    pub backend: Backend,
-    pub server_url: Option<String>,
-    pub created: Mutex<Vec<String>>,
-}
-
-tokio::task_local! {
-    pub static CONTEXT: Arc<TestContext>;
-}
-
-pub fn current_backend() -> Backend {
-    CONTEXT.with(|c| c.backend)
-}
-
-/// A `larch serve` process of the real binary on a free port; killed when dropped.
-pub struct Server {
-    child: std::process::Child,
-    pub url: String,
-}
-
-impl Server {
-    /// Adds `serve --bind 127.0.0.1:<free port>` to `command`, starts it and waits until
-    /// `/healthz` answers.
-    pub async fn start(mut command: std::process::Command) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = command
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .spawn()
-            .unwrap();
-        let server = Server {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::new();
-        let started = std::time::Instant::now();
-        while client
-            .get(format!("{}/healthz", server.url))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(30),
-                "larch serve did not start"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        server
-    }
-
-    /// Stops it with SIGTERM, as a supervisor would, and returns how it exited.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
-        std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
-/// A fresh, empty database for the running test: a SQLite file in `dir`, or a new database
-/// on the PostgreSQL / MySQL server.
-pub async fn fresh_database(dir: &std::path::Path) -> String {
-    let context = CONTEXT.with(Arc::clone);
-    match (context.backend, &context.server_url) {
-        (Backend::Sqlite, _) | (_, None) => format!(
-            "sqlite://{}",
-            dir.join(format!("{}.db", unique("t"))).display()
-        ),
-        (backend, Some(server)) => {
-            let name = format!("larch_t_{}", uuid::Uuid::new_v4().simple());
-            admin_execute(backend, server, &create_database_sql(backend, &name)).await;
-            context.created.lock().unwrap().push(name.clone());
-            let mut url = url::Url::parse(server).expect("backend URL");
-            url.set_path(&format!("/{name}"));
-            url.to_string()
-        }
-    }
-}
-
-fn create_database_sql(backend: Backend, name: &str) -> String {
-    match backend {
-        Backend::MySql => {
-            format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-        }
-        _ => format!("CREATE DATABASE \"{name}\""),
-    }
-}
-
-pub fn drop_database_sql(backend: Backend, name: &str) -> String {
-    match backend {
-        Backend::MySql => format!("DROP DATABASE IF EXISTS `{name}`"),
-        _ => format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-    }
-}
-
-/// Runs one statement on the server's own database (the one in its URL).
-pub async fn admin_execute(backend: Backend, server: &str, sql: &str) {
-    use sea_orm::sqlx::{Connection, Executor};
-    match backend {
-        Backend::Postgres => {
-            let mut conn = sea_orm::sqlx::PgConnection::connect(server)
-                .await
-                .expect("connect to PostgreSQL");
-            conn.execute(sea_orm::sqlx::AssertSqlSafe(sql.to_owned()))
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            conn.close().await.ok();
-        }
-        Backend::MySql => {
-            let mut conn = sea_orm::sqlx::MySqlConnection::connect(server)
-                .await
-                .expect("connect to MySQL");
-            conn.execute(sea_orm::sqlx::AssertSqlSafe(sql.to_owned()))
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            conn.close().await.ok();
-        }
-        Backend::Sqlite => {}
-    }
 }
 
 /// A registered, logged-in user.
@@ -406,7 +209,8 @@ impl TestApp {
     }
 }
 
-/// Asserts the contract's error shape and status; returns the body.
+/// Asserts the one error shape (`error`, `message`, `status`, maybe `fields`) and the status;
+/// returns the body.
 pub async fn assert_error(res: Response, status: StatusCode) -> Value {
     assert_eq!(res.status(), status, "unexpected status");
     let content_type = res
