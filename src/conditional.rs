@@ -1,4 +1,4 @@
-//! Conditional requests (contract section 9). Every single-resource response carries an
+//! Conditional requests (docs/api.md, "Conditional requests"). Every single-resource response carries an
 //! `ETag` computed from the exact JSON it sends, so the tag changes when anything in the
 //! representation changes, and only then. `If-None-Match` on a `GET` with a current tag gives
 //! `304`; `If-Match` on a write with a tag that is no longer current gives `412`. Writes check
@@ -78,7 +78,7 @@ impl Preconditions {
     }
 
     /// Whether `If-None-Match` lists `current` or is `*` (weak comparison, as for a `GET`).
-    pub fn none_match_fails(&self, current: &str) -> bool {
+    pub fn client_has_current(&self, current: &str) -> bool {
         let Some(list) = &self.if_none_match else {
             return false;
         };
@@ -128,7 +128,7 @@ impl JsonWithEtag {
         self.not_modified = self
             .etag
             .to_str()
-            .is_ok_and(|etag| preconditions.none_match_fails(etag));
+            .is_ok_and(|etag| preconditions.client_has_current(etag));
         self
     }
 
@@ -210,10 +210,10 @@ mod tests {
     #[test]
     fn if_none_match_is_weak() {
         let tag = etag_of(b"x");
-        assert!(!Preconditions::default().none_match_fails(&tag));
-        assert!(with(header::IF_NONE_MATCH, &tag).none_match_fails(&tag));
-        assert!(with(header::IF_NONE_MATCH, &format!("W/{tag}")).none_match_fails(&tag));
-        assert!(with(header::IF_NONE_MATCH, "*").none_match_fails(&tag));
-        assert!(!with(header::IF_NONE_MATCH, "\"other\"").none_match_fails(&tag));
+        assert!(!Preconditions::default().client_has_current(&tag));
+        assert!(with(header::IF_NONE_MATCH, &tag).client_has_current(&tag));
+        assert!(with(header::IF_NONE_MATCH, &format!("W/{tag}")).client_has_current(&tag));
+        assert!(with(header::IF_NONE_MATCH, "*").client_has_current(&tag));
+        assert!(!with(header::IF_NONE_MATCH, "\"other\"").client_has_current(&tag));
     }
 }

@@ -1,6 +1,6 @@
 //! Configuration from the environment and an optional `.env` file (a variable already set
 //! in the environment wins over the file, as python-dotenv does). Variable names are part
-//! of the contract (section 11).
+//! of the public interface (docs/configuration.md).
 
 pub use crate::db::redact_url;
 use std::net::SocketAddr;
@@ -309,7 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_match_the_contract() {
+    fn defaults_match_the_documentation() {
         let c = config(&[]).unwrap();
         assert_eq!(c.environment, Environment::Development);
         assert_eq!(c.database_url, "sqlite://larch.db");

@@ -1,4 +1,4 @@
-//! The one error type of the API. Every error path ends here and renders the contract's
+//! The one error type of the API. Every error path ends here and renders the API's
 //! shape: `{"error": <reason phrase>, "message": <sentence>, "status": <code>}` plus
 //! `fields` for validation failures.
 

@@ -97,7 +97,7 @@ pub async fn reject_bad_ids(request: Request, next: Next) -> Response {
     next.run(Request::from_parts(parts, body)).await
 }
 
-/// Gives every error response the contract's JSON shape. Handlers already answer in it;
+/// Gives every error response the API's JSON error shape. Handlers already answer in it;
 /// this catches what the framework and its layers answer on their own (a 405 from the
 /// router, a 413 from the body limit, a timeout), keeping their headers (`Allow`).
 pub async fn json_errors(request: Request, next: Next) -> Response {

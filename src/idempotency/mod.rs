@@ -1,6 +1,5 @@
-//! `Idempotency-Key` on `POST /posts` and `POST /products` (contract section 9). The first
-//! successful response to a key is stored, per user, in the same transaction as the resource
-//! it created; a retry with the same key and the same request gets that response again
+//! `Idempotency-Key` on `POST /posts` and `POST /products`. The first successful response
+//! to a key is stored, per user, in the same transaction as the resource it created; a retry with the same key and the same request gets that response again
 //! (same status, body and id, plus `Idempotent-Replayed: true`) and creates nothing. The same
 //! key with a different request is `422`. Concurrent first uses race on the unique index
 //! `(user_id, idempotency_key)`: the loser's transaction, resource included, is rolled back

@@ -1,4 +1,4 @@
-//! Rate limits (contract section 10): `POST /auth/login`, `/auth/register` and
+//! Rate limits (docs/api.md, "Rate limits"): `POST /auth/login`, `/auth/register` and
 //! `/auth/refresh` each allow `RATE_LIMIT_AUTH_PER_MINUTE` requests per client IP per
 //! minute (fixed one-minute windows), then answer `429` with `Retry-After` until the window ends.
 //! The counters live in the database, so several larch instances sharing it enforce one

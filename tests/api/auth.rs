@@ -895,6 +895,59 @@ async fn endpoints_without_a_body_refuse_one() {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
+/// Spellings of one mailbox (full-width letters, ideographic full stops, case, decomposed
+/// accents) are one address: a second account is `409`, and any spelling logs in.
+async fn one_mailbox_is_one_account_however_it_is_spelled() {
+    let app = spawn_app().await;
+    let res = app
+        .register("admin1", "Admin@Example.com", "correct-horse-battery")
+        .await;
+    assert_eq!(
+        json_of(res, StatusCode::CREATED).await["email"],
+        "admin@example.com"
+    );
+    for spelling in [
+        "admin@ｅｘａｍｐｌｅ.com",
+        "admin@example。com",
+        "admin@example．com",
+        "ADMIN@EXAMPLE.COM",
+        "admin@ｅｘａｍｐｌｅ。ｃｏｍ",
+    ] {
+        let res = app
+            .register(&unique("again"), spelling, "correct-horse-battery")
+            .await;
+        let body = assert_error(res, StatusCode::CONFLICT).await;
+        assert_eq!(body["message"], "Email already registered", "{spelling}");
+        let res = app.login(spelling, "correct-horse-battery").await;
+        assert_eq!(res.status(), StatusCode::OK, "login as {spelling}");
+    }
+    // An internationalised domain is stored in its ASCII form; its NFC (ü) and NFD
+    // (u + combining diaeresis) spellings are the same address.
+    let res = app
+        .register(
+            "buecher",
+            "leser@B\u{fc}cher.example",
+            "correct-horse-battery",
+        )
+        .await;
+    assert_eq!(
+        json_of(res, StatusCode::CREATED).await["email"],
+        "leser@xn--bcher-kva.example"
+    );
+    let res = app
+        .register(
+            "buecher2",
+            "leser@bu\u{308}cher.example",
+            "correct-horse-battery",
+        )
+        .await;
+    assert_error(res, StatusCode::CONFLICT).await;
+    let res = app
+        .login("leser@bu\u{308}cher.example", "correct-horse-battery")
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
 pub fn tests() -> Vec<Test> {
     trials![
         register_returns_the_user_without_secrets,
@@ -920,6 +973,7 @@ pub fn tests() -> Vec<Test> {
         password_min_length_is_configurable,
         me_requires_an_access_token,
         the_worst_value_of_each_field_is_a_400,
-        endpoints_without_a_body_refuse_one
+        endpoints_without_a_body_refuse_one,
+        one_mailbox_is_one_account_however_it_is_spelled,
     ]
 }

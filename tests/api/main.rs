@@ -31,6 +31,8 @@
 //!   away and comes back.
 //! - `cli.rs`: the binary's commands (`migrate`, `create-admin`, `seed`, `serve`) and its
 //!   configuration (`.env`, production checks, JSON logs).
+//! - `migrations.rs`: upgrading a database whose rows were written under earlier rules
+//!   (canonical emails, case-folded search keys).
 //! - `tutorial.rs`: the Flask tutorial's own tests, ported.
 //!
 //! And the machinery:
@@ -51,6 +53,7 @@ mod concurrency;
 mod conventions;
 mod errors;
 mod instances;
+mod migrations;
 mod operations;
 mod posts;
 mod products;
@@ -66,6 +69,7 @@ fn suite() -> Vec<runner::Test> {
         conventions::tests(),
         errors::tests(),
         instances::tests(),
+        migrations::tests(),
         operations::tests(),
         posts::tests(),
         products::tests(),

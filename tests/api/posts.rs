@@ -520,6 +520,85 @@ async fn totals_stay_exact_through_concurrent_writes_and_cascades() {
     );
 }
 
+/// Case folding turns `İ` into two characters: the folded key of a 200-character title is
+/// longer than the title, and must still fit on every backend.
+async fn titles_whose_folded_form_is_longer_fit_on_every_backend() {
+    let app = spawn_app().await;
+    let alice = app.create_user().await;
+    for title in [
+        "İ".repeat(200),
+        format!("{}İ", "x".repeat(199)),
+        "ΐ".repeat(200),
+    ] {
+        let post = create_post(&app, &alice, &title).await;
+        assert_eq!(post["title"], title.as_str());
+        let path = format!("/posts/{}", post["id"]);
+        let read = json_of(app.get(&path, None).await, StatusCode::OK).await;
+        assert_eq!(read["title"], title.as_str());
+    }
+    // Edited to such a title, and found by a search for part of it.
+    let post = create_post(&app, &alice, "plain").await;
+    let path = format!("/posts/{}", post["id"]);
+    let long = "İ".repeat(200);
+    let res = app
+        .patch(&path, Some(&alice.access), &json!({"title": long}))
+        .await;
+    assert_eq!(json_of(res, StatusCode::OK).await["title"], long.as_str());
+    let page = get_page(&app, &format!("/posts?q={}", q("İİİ"))).await;
+    assert_eq!(page["total"], 2, "{page}");
+    assert!(titles(&page).iter().all(|t| t.starts_with('İ')));
+}
+
+async fn blank_means_white_space_or_invisible_characters() {
+    let app = spawn_app().await;
+    let alice = app.create_user().await;
+    for blank in [
+        "\u{200B}\u{200B}",
+        "\u{2800}",
+        "\u{FEFF} \u{200D}",
+        "\u{3164}",
+        "\u{E0041}",
+    ] {
+        let res = app
+            .post(
+                "/posts",
+                Some(&alice.access),
+                &json!({"title": blank, "body": blank}),
+            )
+            .await;
+        let body = assert_fields(res, &["body", "title"]).await;
+        assert_eq!(
+            body["fields"]["title"],
+            json!(["must not be blank"]),
+            "{blank:?}"
+        );
+    }
+    // Invisible characters beside visible ones are text like any other.
+    let post = create_post(&app, &alice, "a\u{200B}b").await;
+    assert_eq!(post["title"], "a\u{200B}b");
+}
+
+/// `?q=` and the stored keys are folded by one function: final sigma, sharp s and
+/// capitals all match.
+async fn search_folds_case_as_unicode_does() {
+    let app = spawn_app().await;
+    let alice = app.create_user().await;
+    create_post(&app, &alice, "ΟΔΟΣ").await;
+    create_post(&app, &alice, "Straße").await;
+    create_post(&app, &alice, "unrelated").await;
+    for (term, expected) in [
+        ("Σ", "ΟΔΟΣ"),
+        ("ς", "ΟΔΟΣ"),
+        ("οδος", "ΟΔΟΣ"),
+        ("ΟΔΟς", "ΟΔΟΣ"),
+        ("STRASSE", "Straße"),
+        ("straß", "Straße"),
+    ] {
+        let page = get_page(&app, &format!("/posts?q={}", q(term))).await;
+        assert_eq!(titles(&page), [expected], "?q={term}");
+    }
+}
+
 pub fn tests() -> Vec<Test> {
     trials![
         create_read_update_delete,
@@ -530,6 +609,9 @@ pub fn tests() -> Vec<Test> {
         a_users_posts,
         deleting_a_user_deletes_their_posts,
         a_renamed_author_shows_on_their_posts,
-        totals_stay_exact_through_concurrent_writes_and_cascades
+        totals_stay_exact_through_concurrent_writes_and_cascades,
+        titles_whose_folded_form_is_longer_fit_on_every_backend,
+        blank_means_white_space_or_invisible_characters,
+        search_folds_case_as_unicode_does,
     ]
 }

@@ -630,6 +630,38 @@ async fn lists_filter_and_sort_exactly() {
     .await;
 }
 
+/// A name of allowed length is stored whatever its characters, on every backend, even when
+/// its case-folded key is longer than the name; and the name sort still works on it.
+async fn names_whose_folded_form_is_longer_fit_on_every_backend() {
+    let app = spawn_app().await;
+    let admin = app.create_admin().await;
+    let long = "İ".repeat(200);
+    let grown = format!("{}İ", "x".repeat(199));
+    for name in [&long, &grown] {
+        let product = create(&app, &admin, json!({"name": name, "price": "1.00"})).await;
+        assert_eq!(product["name"], name.as_str());
+    }
+    let plain = create(&app, &admin, json!({"name": "Lamp", "price": 2})).await;
+    let res = app
+        .patch(
+            &format!("/products/{}", plain["id"]),
+            Some(&admin.access),
+            &json!({"name": long}),
+        )
+        .await;
+    assert_eq!(json_of(res, StatusCode::OK).await["name"], long.as_str());
+    let page = list(&app, "?sort=name").await;
+    assert_eq!(names(&page), [long.clone(), long.clone(), grown.clone()]);
+    let res = app
+        .post(
+            "/products",
+            Some(&admin.access),
+            &json!({"name": "\u{200B}\u{2800}", "price": 1}),
+        )
+        .await;
+    assert_fields(res, &["name"]).await;
+}
+
 pub fn tests() -> Vec<Test> {
     trials![
         search_totals_follow_every_write,
@@ -638,6 +670,7 @@ pub fn tests() -> Vec<Test> {
         money_is_exact,
         product_fields_are_validated_all_at_once,
         sku_is_unique_even_under_concurrency,
-        lists_filter_and_sort_exactly
+        lists_filter_and_sort_exactly,
+        names_whose_folded_form_is_longer_fit_on_every_backend,
     ]
 }

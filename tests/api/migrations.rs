@@ -1,0 +1,144 @@
+//! Upgrading an existing database: the migrations that rewrite stored data (canonical
+//! emails, case-folded keys) run against rows written under the earlier rules.
+
+use larch::migration::Migrator;
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm_migration::MigratorTrait;
+
+use crate::runner::{Test, fresh_database, trials};
+
+/// The migrations before the ones that rewrite data.
+const BEFORE_REWRITES: u32 = 8;
+
+/// A database at the schema of `BEFORE_REWRITES` migrations.
+async fn old_database(dir: &std::path::Path) -> DatabaseConnection {
+    let url = fresh_database(dir).await;
+    let db = larch::db::connect(&url, 2).await.expect("connects");
+    Migrator::up(&db, Some(BEFORE_REWRITES))
+        .await
+        .expect("old migrations");
+    db
+}
+
+/// A user row as the earlier rules wrote it (email lower-cased, nothing more).
+async fn old_user(db: &DatabaseConnection, name: &str, email: &str) -> i64 {
+    let now = chrono::Utc::now();
+    larch::users::model::ActiveModel {
+        username: Set(name.to_owned()),
+        username_key: Set(name.to_lowercase()),
+        email: Set(email.to_owned()),
+        password_hash: Set("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".to_owned()),
+        role: Set("user".to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("old user")
+    .id
+}
+
+async fn email_of(db: &DatabaseConnection, id: i64) -> String {
+    larch::users::model::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+        .email
+}
+
+async fn stored_emails_become_canonical() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = old_database(dir.path()).await;
+    let wide = old_user(&db, "wide", "bob@ｅｘａｍｐｌｅ.com").await;
+    let plain = old_user(&db, "plain", "carol@example.com").await;
+    let decomposed = old_user(&db, "decomposed", "elise@bu\u{308}cher.example").await;
+    Migrator::up(&db, None).await.expect("migrates");
+    assert_eq!(email_of(&db, wide).await, "bob@example.com");
+    assert_eq!(email_of(&db, plain).await, "carol@example.com");
+    assert_eq!(
+        email_of(&db, decomposed).await,
+        "elise@xn--bcher-kva.example"
+    );
+}
+
+/// Two accounts that are one mailbox: the migration names them and changes nothing; once
+/// an operator has given one of them another address, it runs.
+async fn shared_mailboxes_stop_the_migration_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = old_database(dir.path()).await;
+    let first = old_user(&db, "first", "admin@example.com").await;
+    let second = old_user(&db, "second", "admin@ｅｘａｍｐｌｅ.com").await;
+    let other = old_user(&db, "other", "dave@ｅｘａｍｐｌｅ.com").await;
+    let error = Migrator::up(&db, None)
+        .await
+        .expect_err("two accounts share a mailbox")
+        .to_string();
+    assert!(
+        error.contains(&format!("admin@example.com: users [{first}, {second}]")),
+        "{error}"
+    );
+    assert_eq!(email_of(&db, second).await, "admin@ｅｘａｍｐｌｅ.com");
+    assert_eq!(email_of(&db, other).await, "dave@ｅｘａｍｐｌｅ.com");
+
+    let mut renamed: larch::users::model::ActiveModel =
+        larch::users::model::Entity::find_by_id(second)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap()
+            .into();
+    renamed.email = Set("admin2@example.com".to_owned());
+    renamed.update(&db).await.unwrap();
+    Migrator::up(&db, None)
+        .await
+        .expect("migrates once resolved");
+    assert_eq!(email_of(&db, first).await, "admin@example.com");
+    assert_eq!(email_of(&db, other).await, "dave@example.com");
+}
+
+/// Keys written with plain lower-casing (final `ς`) are refolded, so a search folded the
+/// same way finds them.
+async fn search_keys_are_refolded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = old_database(dir.path()).await;
+    let author = old_user(&db, "author", "author@example.com").await;
+    let now = chrono::Utc::now();
+    let post = larch::posts::model::ActiveModel {
+        user_id: Set(author),
+        title: Set("ΟΔΟΣ".to_owned()),
+        title_key: Set("ΟΔΟΣ".to_lowercase()),
+        body: Set("text".to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    assert_eq!(post.title_key, "οδος");
+    Migrator::up(&db, None).await.expect("migrates");
+    let post = larch::posts::model::Entity::find_by_id(post.id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(post.title_key, larch::text::fold_case("ΟΔΟΣ"));
+    assert_eq!(post.title_key, "οδοσ");
+    // The widened column takes a key three times the longest title.
+    let long = "ΐ".repeat(200);
+    let mut edited: larch::posts::model::ActiveModel = post.into();
+    edited.title = Set(long.clone());
+    edited.title_key = Set(larch::text::fold_case(&long));
+    let edited = edited.update(&db).await.expect("a 600-character key fits");
+    assert_eq!(edited.title_key.chars().count(), 600);
+}
+
+pub fn tests() -> Vec<Test> {
+    trials![
+        stored_emails_become_canonical,
+        shared_mailboxes_stop_the_migration_and_change_nothing,
+        search_keys_are_refolded,
+    ]
+}
