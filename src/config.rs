@@ -42,6 +42,11 @@ pub struct Config {
     pub jwt_secret: Vec<u8>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// A session not refreshed for this long ends (`SESSION_IDLE_TIMEOUT`).
+    pub session_idle_timeout: Duration,
+    /// A session ends this long after its login, however often refreshed
+    /// (`SESSION_MAX_LIFETIME`).
+    pub session_max_lifetime: Duration,
     /// How long a stored `Idempotency-Key` response is replayed (`IDEMPOTENCY_KEY_TTL_SECONDS`).
     pub idempotency_key_ttl: Duration,
     pub password_min_length: usize,
@@ -70,6 +75,8 @@ impl std::fmt::Debug for Config {
             .field("jwt_secret", &"<redacted>")
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("session_max_lifetime", &self.session_max_lifetime)
             .field("idempotency_key_ttl", &self.idempotency_key_ttl)
             .field("password_min_length", &self.password_min_length)
             .field(
@@ -160,6 +167,8 @@ impl Config {
             jwt_secret,
             access_token_ttl: lifetime(&get, "JWT_ACCESS_TOKEN_EXPIRES", 900)?,
             refresh_token_ttl: lifetime(&get, "JWT_REFRESH_TOKEN_EXPIRES", 2_592_000)?,
+            session_idle_timeout: lifetime(&get, "SESSION_IDLE_TIMEOUT", 1_209_600)?,
+            session_max_lifetime: lifetime(&get, "SESSION_MAX_LIFETIME", 7_776_000)?,
             idempotency_key_ttl: lifetime(&get, "IDEMPOTENCY_KEY_TTL_SECONDS", 86_400)?,
             password_min_length: {
                 let n = parse_var(&get, "PASSWORD_MIN_LENGTH", DEFAULT_PASSWORD_MIN_LENGTH)?;
@@ -316,6 +325,8 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:8000");
         assert_eq!(c.access_token_ttl.as_secs(), 900);
         assert_eq!(c.refresh_token_ttl.as_secs(), 2_592_000);
+        assert_eq!(c.session_idle_timeout.as_secs(), 1_209_600);
+        assert_eq!(c.session_max_lifetime.as_secs(), 7_776_000);
         assert_eq!(c.password_min_length, 8);
         assert_eq!(c.rate_limit_auth_per_minute, 10);
         assert!(c.cors_origins.is_empty());

@@ -204,7 +204,7 @@ pub fn backend_name(db: &DatabaseConnection) -> &'static str {
 
 /// Reads at most one row by id with plain sqlx on sea-orm's own pool. The by-id reads that
 /// every authenticated request and every `GET /…/{id}` makes skip sea-orm's query builder and
-/// connection layer here: measured, that is most of their cost (see the README's benchmark).
+/// connection layer here: measured, that is most of their cost (see docs/benchmarks.md).
 /// `sql` takes its one parameter as `?` and names its columns: a `SELECT *` prepared on a
 /// pooled PostgreSQL connection fails once a migration adds a column.
 pub async fn fetch_optional_by_id(
@@ -212,6 +212,27 @@ pub async fn fetch_optional_by_id(
     sql: &'static str,
     id: i64,
 ) -> Result<Option<QueryResult>, DbErr> {
+    fetch_optional_by_ids(db, sql, &[id]).await
+}
+
+/// As `fetch_optional_by_id`, with one `?` per id, bound in order.
+pub async fn fetch_optional_by_ids(
+    db: &DatabaseConnection,
+    sql: &'static str,
+    ids: &[i64],
+) -> Result<Option<QueryResult>, DbErr> {
+    fn bind_all<'q, DB: sqlx::Database>(
+        mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
+        ids: &[i64],
+    ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
+    where
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query
+    }
     // Acquire first, as sea-orm does, so that failing to get or open a connection is a
     // connection error (`503`) and only the statement's own failure a query error.
     let row = match db.get_database_backend() {
@@ -221,8 +242,7 @@ pub async fn fetch_optional_by_id(
                 .acquire()
                 .await
                 .map_err(acquire_error)?;
-            sqlx::query(sql)
-                .bind(id)
+            bind_all(sqlx::query(sql), ids)
                 .fetch_optional(&mut *conn)
                 .await
                 .map(|row| row.map(QueryResult::from))
@@ -233,8 +253,7 @@ pub async fn fetch_optional_by_id(
                 .acquire()
                 .await
                 .map_err(acquire_error)?;
-            sqlx::query(sqlx::AssertSqlSafe(sql.replace('?', "$1")))
-                .bind(id)
+            bind_all(sqlx::query(sqlx::AssertSqlSafe(numbered(sql))), ids)
                 .fetch_optional(&mut *conn)
                 .await
                 .map(|row| row.map(QueryResult::from))
@@ -245,8 +264,7 @@ pub async fn fetch_optional_by_id(
                 .acquire()
                 .await
                 .map_err(acquire_error)?;
-            sqlx::query(sql)
-                .bind(id)
+            bind_all(sqlx::query(sql), ids)
                 .fetch_optional(&mut *conn)
                 .await
                 .map(|row| row.map(QueryResult::from))
@@ -254,6 +272,22 @@ pub async fn fetch_optional_by_id(
         other => return Err(DbErr::Custom(format!("unsupported backend {other:?}"))),
     };
     row.map_err(|error| DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(error))))
+}
+
+/// `?` placeholders as PostgreSQL's `$1`, `$2`, … (the statements here have no `?` inside
+/// string literals).
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The errors sea-orm's own acquire gives, so `ApiError`'s mapping applies unchanged.

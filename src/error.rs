@@ -56,17 +56,6 @@ impl crate::db::Transient for ApiError {
     }
 }
 
-impl From<crate::refresh_tokens::RefreshError> for ApiError {
-    fn from(error: crate::refresh_tokens::RefreshError) -> Self {
-        use crate::refresh_tokens::RefreshError;
-        match error {
-            RefreshError::Database(error) => error.into(),
-            RefreshError::Signing(error) => ApiError::Internal(error),
-            refused => unauthorized(refused.to_string()),
-        }
-    }
-}
-
 impl From<crate::tokens::TokenError> for ApiError {
     fn from(error: crate::tokens::TokenError) -> Self {
         unauthorized(error.to_string())

@@ -33,6 +33,7 @@ pub const BEARER: &str = "bearer";
     components(schemas(crate::error::ErrorBody)),
     tags(
         (name = "auth", description = "Register, log in, refresh, log out"),
+        (name = "sessions", description = "The logins of a user: see and end them"),
         (name = "users", description = "Users; a user has many posts"),
         (name = "posts", description = "Posts"),
         (name = "products", description = "Products, written by admins"),

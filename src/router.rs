@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use crate::openapi::{self, ApiDoc, ServedDocument};
 use crate::state::AppState;
-use crate::{auth, health, http, idempotency, metrics, posts, products, users};
+use crate::{auth, health, http, idempotency, metrics, posts, products, sessions, users};
 
 /// Every route, and the document that describes exactly those routes.
 pub fn routes() -> (Router<AppState>, OpenApiDocument) {
@@ -43,6 +43,11 @@ pub fn routes() -> (Router<AppState>, OpenApiDocument) {
         .routes(routes!(auth::routes::logout))
         .routes(routes!(auth::routes::logout_all))
         .routes(routes!(auth::routes::change_password))
+        .routes(routes!(
+            sessions::routes::list_own_sessions,
+            sessions::routes::end_other_sessions
+        ))
+        .routes(routes!(sessions::routes::end_own_session))
         // /users
         .routes(routes!(users::routes::list_users))
         .routes(routes!(users::routes::profile))
@@ -50,6 +55,10 @@ pub fn routes() -> (Router<AppState>, OpenApiDocument) {
             users::routes::get_user,
             users::routes::update_user,
             users::routes::delete_user
+        ))
+        .routes(routes!(
+            sessions::routes::list_user_sessions,
+            sessions::routes::end_user_sessions
         ))
         .routes(routes!(posts::routes::list_user_posts))
         .routes(routes!(posts::routes::get_user_post))

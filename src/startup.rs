@@ -16,8 +16,9 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::db::redact_url;
 use crate::migration::Migrator;
+use crate::session_lifetime::SessionLifetime;
 use crate::state::AppState;
-use crate::{db, idempotency, rate_limit, refresh_tokens, router};
+use crate::{db, idempotency, rate_limit, router, sessions};
 
 /// Applies pending migrations (unless told not to), then opens the serving pool.
 pub async fn connect_database(
@@ -87,7 +88,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let housekeeping = tokio::spawn(housekeeping(self.state.db.clone()));
+        let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let app = router::service(self.state.clone());
         let result = axum::serve(
             self.listener,
@@ -101,26 +102,41 @@ impl Application {
     }
 }
 
-/// Periodic clean-up that never blocks a request: expired refresh-token rows, expired
-/// idempotency keys and ended rate-limit windows, every five minutes.
-async fn housekeeping(db: DatabaseConnection) {
+/// Periodic clean-up that never blocks a request, every five minutes.
+async fn housekeeping(state: AppState) {
     let mut every = tokio::time::interval(Duration::from_secs(300));
     loop {
         every.tick().await;
-        let cutoff = chrono::Utc::now() - chrono::Duration::minutes(5);
-        match refresh_tokens::delete_expired(&db, cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "expired refresh tokens removed"),
-            Err(e) => tracing::warn!(error = %e, "removing expired refresh tokens failed"),
-        }
-        match idempotency::delete_expired(&db, chrono::Utc::now()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "expired idempotency keys removed"),
-            Err(e) => tracing::warn!(error = %e, "removing expired idempotency keys failed"),
-        }
-        if let Err(e) = rate_limit::delete_expired(&db, chrono::Utc::now().timestamp()).await {
-            tracing::warn!(error = %e, "removing old rate-limit counters failed");
-        }
+        housekeep_once(&state).await;
+    }
+}
+
+/// One round of clean-up: ended sessions (with their refresh tokens), expired refresh-token
+/// rows, expired idempotency keys and ended rate-limit windows. Failures are logged and
+/// retried next round.
+pub async fn housekeep_once(state: &AppState) {
+    let db = &state.db;
+    let now = chrono::Utc::now();
+    // Five minutes of grace, so that a request racing the end still finds its row.
+    let cutoff = now - chrono::Duration::minutes(5);
+    let lifetime = SessionLifetime::from_config(&state.config);
+    match sessions::queries::delete_ended(db, &lifetime, cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "ended sessions removed"),
+        Err(e) => tracing::warn!(error = %e, "removing ended sessions failed"),
+    }
+    match sessions::refresh_tokens::delete_expired(db, cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "expired refresh tokens removed"),
+        Err(e) => tracing::warn!(error = %e, "removing expired refresh tokens failed"),
+    }
+    match idempotency::delete_expired(db, now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "expired idempotency keys removed"),
+        Err(e) => tracing::warn!(error = %e, "removing expired idempotency keys failed"),
+    }
+    if let Err(e) = rate_limit::delete_expired(db, now.timestamp()).await {
+        tracing::warn!(error = %e, "removing old rate-limit counters failed");
     }
 }
 

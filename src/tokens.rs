@@ -45,6 +45,10 @@ pub struct Claims {
     pub exp: i64,
     /// Random; makes every token distinct even when issued in the same second.
     pub jti: String,
+    /// The session (login) the token belongs to: when it ends, its tokens stop working.
+    /// Tokens issued before sessions existed have none and are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<i64>,
     #[serde(rename = "type")]
     pub token_type: TokenType,
 }
@@ -52,6 +56,10 @@ pub struct Claims {
 impl Claims {
     pub fn user_id(&self) -> Option<i64> {
         self.sub.parse().ok().filter(|id| *id > 0)
+    }
+
+    pub fn session_id(&self) -> Option<i64> {
+        self.sid.filter(|id| *id > 0)
     }
 }
 
@@ -85,7 +93,12 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue(&self, user_id: i64, token_type: TokenType) -> anyhow::Result<IssuedToken> {
+    pub fn issue(
+        &self,
+        user_id: i64,
+        session_id: i64,
+        token_type: TokenType,
+    ) -> anyhow::Result<IssuedToken> {
         let ttl = match token_type {
             TokenType::Access => self.access_ttl,
             TokenType::Refresh => self.refresh_ttl,
@@ -100,6 +113,7 @@ impl TokenKeys {
             nbf: now.timestamp(),
             exp: expires_at.timestamp(),
             jti: hex::encode(jti),
+            sid: Some(session_id),
             token_type,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
@@ -121,7 +135,7 @@ impl TokenKeys {
                 TokenType::Refresh => TokenError::RefreshRequired,
             });
         }
-        if claims.user_id().is_none() {
+        if claims.user_id().is_none() || claims.session_id().is_none() {
             return Err(TokenError::Invalid);
         }
         Ok(claims)
@@ -150,13 +164,13 @@ mod tests {
     #[test]
     fn round_trip_and_type_pinning() {
         let keys = keys();
-        let access = keys.issue(42, TokenType::Access).unwrap().token;
+        let access = keys.issue(42, 7, TokenType::Access).unwrap().token;
         assert_eq!(
             keys.verify(&access, TokenType::Access).unwrap().user_id(),
             Some(42)
         );
         assert!(keys.verify(&access, TokenType::Refresh).is_err());
-        let refresh = keys.issue(42, TokenType::Refresh).unwrap().token;
+        let refresh = keys.issue(42, 7, TokenType::Refresh).unwrap().token;
         assert!(keys.verify(&refresh, TokenType::Access).is_err());
     }
 
@@ -168,10 +182,10 @@ mod tests {
             Duration::from_secs(900),
             Duration::from_secs(900),
         );
-        let foreign = other.issue(1, TokenType::Access).unwrap().token;
+        let foreign = other.issue(1, 7, TokenType::Access).unwrap().token;
         assert!(keys.verify(&foreign, TokenType::Access).is_err());
 
-        let genuine = keys.issue(1, TokenType::Access).unwrap().token;
+        let genuine = keys.issue(1, 7, TokenType::Access).unwrap().token;
         let payload = genuine.split('.').nth(1).unwrap();
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         assert!(
@@ -196,6 +210,7 @@ mod tests {
             nbf: now - 1000,
             exp: now - 60,
             jti: "x".into(),
+            sid: Some(7),
             token_type: TokenType::Access,
         };
         let token =

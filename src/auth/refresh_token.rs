@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 
 use crate::error::ApiError;
 use crate::extract::bearer_token;
-use crate::refresh_tokens::Presented;
+use crate::sessions::refresh_tokens::Presented;
 use crate::state::AppState;
 use crate::tokens::{TokenError, TokenType};
 

@@ -2,17 +2,21 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::USER_AGENT;
+use axum::http::{HeaderMap, StatusCode};
 
 use super::refresh_token::RefreshToken;
 use super::types::{LoginRequest, PasswordChangeRequest, RegisterRequest, TokenPair};
+use crate::client_ip::ClientIp;
 use crate::conditional::{JsonWithEtag, Preconditions};
 use crate::db::begin_write;
 use crate::error::{ApiError, ApiResult, conflict, forbidden, unauthorized};
 use crate::extract::{NoBody, ValidJson};
 use crate::passwords::PASSWORD_MAX_LENGTH;
 use crate::rate_limit::AuthRateLimit;
-use crate::refresh_tokens::{self, RefreshError};
+use crate::session_lifetime::SessionLifetime;
+use crate::sessions::queries::{self as sessions, LoginOrigin, Which};
+use crate::sessions::refresh_tokens::{self, RefreshError};
 use crate::state::AppState;
 use crate::tokens::TokenType;
 use crate::users::AuthUser;
@@ -70,6 +74,8 @@ pub async fn register(
 pub async fn login(
     _: AuthRateLimit,
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     ValidJson(credentials): ValidJson<LoginRequest>,
 ) -> ApiResult<Json<TokenPair>> {
     // An address that is not valid is one no account has: it still costs a hash below.
@@ -87,22 +93,42 @@ pub async fn login(
         return Err(invalid_credentials());
     }
     let user = user.ok_or_else(invalid_credentials)?;
-    let refresh_token = match refresh_tokens::issue(&state.db, &state.tokens, user.id, None).await {
-        Ok(token) => token,
-        // The account was deleted between the password check and now.
-        Err(RefreshError::UserGone) => return Err(invalid_credentials()),
-        Err(other) => return Err(other.into()),
+    let origin = LoginOrigin {
+        ip: ip.map(|ip| ip.to_string()),
+        user_agent: headers
+            .get(USER_AGENT)
+            .map(|ua| String::from_utf8_lossy(ua.as_bytes()).into_owned()),
     };
-    Ok(Json(token_pair(&state, user.id, refresh_token)?))
+    let (session, refresh_token) =
+        match refresh_tokens::start(&state.db, &state.tokens, user.id, origin).await {
+            Ok(started) => started,
+            // The account was deleted between the password check and now.
+            Err(RefreshError::UserGone) => return Err(invalid_credentials()),
+            Err(other) => return Err(other.into()),
+        };
+    Ok(Json(token_pair(
+        &state,
+        user.id,
+        session.id,
+        refresh_token,
+    )?))
 }
 
 fn invalid_credentials() -> ApiError {
     unauthorized("Invalid credentials")
 }
 
-fn token_pair(state: &AppState, user_id: i64, refresh_token: String) -> ApiResult<TokenPair> {
+fn token_pair(
+    state: &AppState,
+    user_id: i64,
+    session_id: i64,
+    refresh_token: String,
+) -> ApiResult<TokenPair> {
     Ok(TokenPair {
-        access_token: state.tokens.issue(user_id, TokenType::Access)?.token,
+        access_token: state
+            .tokens
+            .issue(user_id, session_id, TokenType::Access)?
+            .token,
         refresh_token,
         token_type: "Bearer",
         expires_in: state.tokens.access_ttl.as_secs(),
@@ -111,7 +137,7 @@ fn token_pair(state: &AppState, user_id: i64, refresh_token: String) -> ApiResul
 
 /// `POST /auth/refresh`: rotates the refresh token and returns a new pair.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth",
-    description = "Send the refresh token as the bearer token. It is rotated: the one sent stops working, and sending it again revokes every token of its login.",
+    description = "Send the refresh token as the bearer token. It is rotated: the one sent stops working, and sending it again ends its session (every token of its login). A session that has been idle too long or reached its maximum lifetime cannot be refreshed.",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A new pair", body = TokenPair),
@@ -124,9 +150,15 @@ pub async fn refresh(
     presented: RefreshToken,
     _: NoBody,
 ) -> ApiResult<Json<TokenPair>> {
-    let (user_id, refresh_token) =
-        refresh_tokens::rotate(&state.db, &state.tokens, &presented.presented()).await?;
-    Ok(Json(token_pair(&state, user_id, refresh_token)?))
+    let lifetime = SessionLifetime::from_config(&state.config);
+    let (session, refresh_token) =
+        refresh_tokens::rotate(&state.db, &state.tokens, &presented.presented(), &lifetime).await?;
+    Ok(Json(token_pair(
+        &state,
+        session.user_id,
+        session.id,
+        refresh_token,
+    )?))
 }
 
 /// `GET /auth/me`.
@@ -145,7 +177,7 @@ pub async fn me(caller: AuthUser, preconditions: Preconditions) -> ApiResult<Jso
 
 /// `POST /auth/logout`: revokes the presented refresh token and its family.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
-    description = "Send the refresh token as the bearer token: it and every token of the same login are revoked.",
+    description = "Send the refresh token as the bearer token: its session ends, and with it every refresh and access token of the same login.",
     security(("bearer" = [])),
     responses((status = 204, description = "Logged out")))]
 pub async fn logout(
@@ -153,13 +185,14 @@ pub async fn logout(
     presented: RefreshToken,
     _: NoBody,
 ) -> ApiResult<StatusCode> {
-    refresh_tokens::revoke_presented(&state.db, &presented.presented()).await?;
+    let lifetime = SessionLifetime::from_config(&state.config);
+    refresh_tokens::end_presented(&state.db, &presented.presented(), &lifetime).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /auth/logout-all`: revokes every refresh token of the caller.
+/// `POST /auth/logout-all`: ends every session of the caller.
 #[utoipa::path(post, path = "/auth/logout-all", tag = "auth",
-    description = "Revokes every refresh token of the caller.",
+    description = "Ends every session of the caller, this one included: every refresh and access token stops working.",
     security(("bearer" = [])),
     responses((status = 204, description = "Every session ended")))]
 pub async fn logout_all(
@@ -167,16 +200,18 @@ pub async fn logout_all(
     caller: AuthUser,
     _: NoBody,
 ) -> ApiResult<StatusCode> {
-    refresh_tokens::revoke_all_for_user(&state.db, caller.id()).await?;
+    let tx = begin_write(&state.db).await?;
+    sessions::end(&tx, caller.id(), Which::All).await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `PUT /auth/password`: needs the current password (`403` if wrong, nothing changed);
-/// revokes every refresh token of the caller.
+/// ends every session of the caller.
 #[utoipa::path(put, path = "/auth/password", tag = "auth",
     security(("bearer" = [])),
     request_body = PasswordChangeRequest,
-    responses((status = 204, description = "Changed; every refresh token revoked")))]
+    responses((status = 204, description = "Changed; every session of the caller ends, this one included")))]
 pub async fn change_password(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -197,7 +232,7 @@ pub async fn change_password(
         // Changed by a concurrent request since this one was authenticated.
         return Err(forbidden("Current password is incorrect"));
     }
-    refresh_tokens::revoke_all_for_user(&tx, caller.id()).await?;
+    sessions::end(&tx, caller.id(), Which::All).await?;
     tx.commit().await?;
     tracing::info!(
         user_id = caller.id(),

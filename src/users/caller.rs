@@ -1,22 +1,33 @@
-//! The authenticated caller: a user, named by an access token and read from the database on
-//! every request, so that a deleted user's tokens stop working and a demoted admin loses
-//! admin rights at once.
+//! The authenticated caller: a user in a live session, both named by an access token and
+//! read from the database on every request (one query), so that a deleted user's tokens stop
+//! working, a demoted admin loses admin rights at once, and an ended session's access tokens
+//! are refused at once, on every instance.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use chrono::Utc;
 
 use super::model::Model as User;
 use super::queries;
 use crate::error::{ApiError, unauthorized};
 use crate::extract::bearer_token;
+use crate::session_lifetime::SessionLifetime;
 use crate::state::AppState;
 use crate::tokens::{TokenError, TokenType};
 
-pub struct AuthUser(pub User);
+pub struct AuthUser(pub User, pub SessionId);
+
+/// The session the caller's access token belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionId(pub i64);
 
 impl AuthUser {
     pub fn id(&self) -> i64 {
         self.0.id
+    }
+
+    pub fn session_id(&self) -> i64 {
+        self.1.0
     }
 
     pub fn is_admin(&self) -> bool {
@@ -31,9 +42,13 @@ impl FromRequestParts<AppState> for AuthUser {
         let token = bearer_token(&parts.headers)?;
         let claims = state.tokens.verify(token, TokenType::Access)?;
         let id = claims.user_id().ok_or(TokenError::Invalid)?;
-        let user = queries::find_by_id(&state.db, id)
+        let session_id = claims.session_id().ok_or(TokenError::Invalid)?;
+        let (user, session) = queries::find_caller(&state.db, id, session_id)
             .await?
-            .ok_or_else(|| unauthorized("The user of this token no longer exists"))?;
-        Ok(AuthUser(user))
+            .ok_or_else(|| unauthorized("The session of this token has ended"))?;
+        if !SessionLifetime::from_config(&state.config).is_live(&session, Utc::now()) {
+            return Err(unauthorized("The session of this token has ended"));
+        }
+        Ok(AuthUser(user, SessionId(session_id)))
     }
 }

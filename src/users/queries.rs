@@ -9,6 +9,7 @@ use sea_orm::{
 use super::domain::{Email, Role, Username};
 use super::model::{self as user, Entity as Users};
 use crate::pagination::{PageRequest, contains, fetch_page};
+use crate::session_lifetime::SessionTimes;
 
 /// The hot path: every authenticated request reads its caller here.
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<user::Model>, DbErr> {
@@ -21,6 +22,35 @@ pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<user:
     .await?;
     row.map(|row| user::Model::from_query_result(&row, ""))
         .transpose()
+}
+
+/// The caller of a request: the user and the session their access token names, in one
+/// query (every authenticated request makes it). `None` if either is gone or the session is
+/// not the user's.
+pub async fn find_caller(
+    db: &DatabaseConnection,
+    user_id: i64,
+    session_id: i64,
+) -> Result<Option<(user::Model, SessionTimes)>, DbErr> {
+    let row = crate::db::fetch_optional_by_ids(
+        db,
+        "SELECT users.id, users.username, users.username_key, users.email, users.password_hash, \
+         users.role, users.created_at, users.updated_at, sessions.created_at AS session_created_at, \
+         sessions.last_used_at AS session_last_used_at, sessions.ended_at AS session_ended_at \
+         FROM sessions JOIN users ON users.id = sessions.user_id \
+         WHERE sessions.id = ? AND sessions.user_id = ?",
+        &[session_id, user_id],
+    )
+    .await?;
+    row.map(|row| {
+        let times = SessionTimes {
+            created_at: row.try_get("", "session_created_at")?,
+            last_used_at: row.try_get("", "session_last_used_at")?,
+            ended_at: row.try_get("", "session_ended_at")?,
+        };
+        Ok((user::Model::from_query_result(&row, "")?, times))
+    })
+    .transpose()
 }
 
 /// A user's username, read in `db` (which may be a transaction): `""` if there is none.

@@ -398,6 +398,13 @@ async fn forged_and_malformed_tokens_are_401() {
     let app = spawn_app_with(&[("JWT_SECRET_KEY", secret)]).await;
     let user = app.create_user().await;
     let now = chrono::Utc::now().timestamp();
+    // The session the genuine token names: forged tokens below name it too.
+    let genuine: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(user.access.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     let claims = json!({
         "sub": user.id.to_string(),
         "iat": now,
@@ -405,6 +412,7 @@ async fn forged_and_malformed_tokens_are_401() {
         "exp": now + 600,
         "jti": "j",
         "type": "access",
+        "sid": genuine["sid"],
     });
 
     // Sanity: the same claims signed with the right key work, so the refusals below are

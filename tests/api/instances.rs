@@ -158,8 +158,8 @@ async fn two_instances_on_one_database_behave_as_one_service() {
         pair["refresh_token"].as_str().unwrap().to_owned(),
     );
 
-    // Rotated on A: the used token is refused on B, and that reuse revokes the family
-    // for A as well.
+    // Rotated on A: the used token is refused on B, and that reuse ends the session for A
+    // as well: its refresh token and its access token are refused on both.
     let rotated = json_of(
         post(
             &client,
@@ -194,6 +194,26 @@ async fn two_instances_on_one_database_behave_as_one_service() {
         StatusCode::UNAUTHORIZED,
     )
     .await;
+    for url in [&a.url, &b.url] {
+        let res = client
+            .get(format!("{url}/auth/me"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        assert_error(res, StatusCode::UNAUTHORIZED).await;
+    }
+    let res = post(
+        &client,
+        format!("{}/auth/login", a.url),
+        None,
+        json!({"email": "fleet@example.com", "password": "long-enough"}),
+    )
+    .await;
+    let access = json_of(res, StatusCode::OK).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // An admin demoted through A loses admin rights on B at once.
     let admin_env = [("LARCH_ADMIN_PASSWORD", "admin-password-123")];

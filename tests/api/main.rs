@@ -12,6 +12,8 @@
 //!   rotation and reuse, logout, logout-all, password change, token forgery and expiry.
 //! - `users.rs`: `/users`, `/users/profile`, `/users/{id}`: listing, paging, search,
 //!   who sees emails, updates, roles, the last admin, deletion.
+//! - `sessions.rs`: `/auth/sessions`, `/auth/sessions/{id}`, `/users/{id}/sessions`, and
+//!   every way a session ends.
 //! - `posts.rs`: `/posts`, `/posts/{id}`, `/users/{id}/posts`, `/users/{id}/posts/{post_id}`.
 //! - `products.rs`: `/products`, `/products/{id}`, and exact money.
 //! - `operations.rs`: `/healthz`, `/readyz`, `/metrics`, `/openapi.json` (and
@@ -58,6 +60,7 @@ mod operations;
 mod posts;
 mod products;
 mod rate_limits;
+mod sessions;
 mod tutorial;
 mod users;
 
@@ -74,6 +77,7 @@ fn suite() -> Vec<runner::Test> {
         posts::tests(),
         products::tests(),
         rate_limits::tests(),
+        sessions::tests(),
         tutorial::tests(),
         users::tests(),
     ]

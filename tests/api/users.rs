@@ -582,7 +582,7 @@ async fn deleting_yourself_removes_the_account_and_its_tokens() {
     )
     .await;
     use sea_orm::{EntityTrait, PaginatorTrait};
-    let tokens = larch::refresh_tokens::model::Entity::find()
+    let tokens = larch::sessions::refresh_token_model::Entity::find()
         .count(&app.state.db)
         .await
         .unwrap();
