@@ -2,7 +2,7 @@
 //! emails, case-folded keys) run against rows written under the earlier rules.
 
 use larch::migration::Migrator;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use sea_orm_migration::MigratorTrait;
 
 use crate::runner::{Test, fresh_database, trials};
@@ -10,11 +10,18 @@ use crate::runner::{Test, fresh_database, trials};
 /// The migrations before the ones that rewrite data.
 const BEFORE_REWRITES: u32 = 8;
 
+/// The migrations before sessions existed.
+const BEFORE_SESSIONS: u32 = 10;
+
 /// A database at the schema of `BEFORE_REWRITES` migrations.
 async fn old_database(dir: &std::path::Path) -> DatabaseConnection {
+    database_at(dir, BEFORE_REWRITES).await
+}
+
+async fn database_at(dir: &std::path::Path, migrations: u32) -> DatabaseConnection {
     let url = fresh_database(dir).await;
     let db = larch::db::connect(&url, 2).await.expect("connects");
-    Migrator::up(&db, Some(BEFORE_REWRITES))
+    Migrator::up(&db, Some(migrations))
         .await
         .expect("old migrations");
     db
@@ -135,10 +142,67 @@ async fn search_keys_are_refolded() {
     assert_eq!(edited.title_key.chars().count(), 600);
 }
 
+/// A refresh token row as larch wrote them before sessions: a family per login.
+async fn old_refresh_token(
+    db: &DatabaseConnection,
+    user_id: i64,
+    family: &str,
+    minutes_ago: i64,
+    revoked: bool,
+) {
+    let at = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
+    larch::sessions::refresh_token_model::ActiveModel {
+        user_id: Set(user_id),
+        family_id: Set(family.to_owned()),
+        token_hash: Set(uuid::Uuid::new_v4().simple().to_string()),
+        expires_at: Set(at + chrono::Duration::days(30)),
+        used_at: Set(None),
+        revoked_at: Set(revoked.then_some(at)),
+        created_at: Set(at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("old refresh token");
+}
+
+/// Every login that already had refresh tokens becomes a session: live if its family is,
+/// ended if every token of it was revoked.
+async fn existing_logins_become_sessions() {
+    use larch::sessions::model as session;
+    let dir = tempfile::tempdir().unwrap();
+    let db = database_at(dir.path(), BEFORE_SESSIONS).await;
+    let user = old_user(&db, "user", "user@example.com").await;
+    old_refresh_token(&db, user, "live-family", 30, false).await;
+    old_refresh_token(&db, user, "live-family", 10, false).await;
+    old_refresh_token(&db, user, "ended-family", 20, true).await;
+    Migrator::up(&db, None).await.expect("migrates");
+    let live = session::Entity::find()
+        .filter(session::Column::FamilyId.eq("live-family"))
+        .one(&db)
+        .await
+        .unwrap()
+        .expect("a session for the live family");
+    assert_eq!(live.user_id, user);
+    assert!(live.ended_at.is_none());
+    assert!(
+        live.last_used_at > live.created_at,
+        "first and newest token"
+    );
+    let ended = session::Entity::find()
+        .filter(session::Column::FamilyId.eq("ended-family"))
+        .one(&db)
+        .await
+        .unwrap()
+        .expect("a session for the ended family");
+    assert!(ended.ended_at.is_some());
+}
+
 pub fn tests() -> Vec<Test> {
     trials![
         stored_emails_become_canonical,
         shared_mailboxes_stop_the_migration_and_change_nothing,
         search_keys_are_refolded,
+        existing_logins_become_sessions,
     ]
 }

@@ -286,7 +286,7 @@ async fn metrics_count_requests_by_route_template_and_status() {
     app.get("/products/987654321", None).await;
     app.get("/products/987654322", None).await;
     app.get("/no-such-route-8c1f", None).await;
-    for _ in 0..2 {
+    for _ in 0..3 {
         app.post(
             "/auth/login",
             None,
