@@ -63,6 +63,8 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// Connections in the database pool.
     pub database_max_connections: u32,
+    /// Email: where it goes, from whom, and the links in it.
+    pub mail: MailConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -88,6 +90,7 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("body_limit", &self.body_limit)
             .field("request_timeout", &self.request_timeout)
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }
@@ -160,10 +163,13 @@ impl Config {
 
         let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
 
+        let bind = parse_var(&get, "BIND", "127.0.0.1:8000".parse()?)?;
+        let mail = MailConfig::from_lookup(&get, environment, bind)?;
+
         Ok(Config {
             environment,
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
-            bind: parse_var(&get, "BIND", "127.0.0.1:8000".parse()?)?,
+            bind,
             jwt_secret,
             access_token_ttl: lifetime(&get, "JWT_ACCESS_TOKEN_EXPIRES", 900)?,
             refresh_token_ttl: lifetime(&get, "JWT_REFRESH_TOKEN_EXPIRES", 2_592_000)?,
@@ -200,6 +206,104 @@ impl Config {
                 parse_var(&get, "DATABASE_MAX_CONNECTIONS", 8u32)?,
                 "DATABASE_MAX_CONNECTIONS",
             )?,
+            mail,
+        })
+    }
+}
+
+/// Email settings: `SMTP_URL`, `MAIL_FROM`, `PUBLIC_URL`, the link templates and the token
+/// lifetimes, and whether logging in needs a verified address.
+#[derive(Clone)]
+pub struct MailConfig {
+    /// `smtp://…` or `smtps://…`; `None`: emails are written to the log (development,
+    /// testing) or refused with `503` (production).
+    pub smtp_url: Option<String>,
+    pub from: String,
+    /// The address users reach larch at; links in emails start with it.
+    pub public_url: String,
+    /// With `{token}` where the token goes.
+    pub password_reset_url: String,
+    pub email_verify_url: String,
+    pub password_reset_ttl: Duration,
+    pub email_verify_ttl: Duration,
+    pub require_verification: bool,
+}
+
+// By hand, so the SMTP password can never reach a log line.
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("from", &self.from)
+            .field("public_url", &self.public_url)
+            .field("password_reset_url", &self.password_reset_url)
+            .field("email_verify_url", &self.email_verify_url)
+            .field("password_reset_ttl", &self.password_reset_ttl)
+            .field("email_verify_ttl", &self.email_verify_ttl)
+            .field("require_verification", &self.require_verification)
+            .finish()
+    }
+}
+
+impl MailConfig {
+    fn from_lookup(
+        get: &impl Fn(&str) -> Option<String>,
+        environment: Environment,
+        bind: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let smtp_url = get("SMTP_URL").map(|url| url.trim().to_owned());
+        if let Some(url) = &smtp_url {
+            let scheme = url
+                .split("://")
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if !(url.contains("://") && matches!(scheme.as_str(), "smtp" | "smtps")) {
+                bail!(
+                    "SMTP_URL must start with smtp:// or smtps://, not {}",
+                    redact_url(url)
+                );
+            }
+        }
+        let public_url = get("PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{bind}"))
+            .trim()
+            .trim_end_matches('/')
+            .to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            bail!("PUBLIC_URL must start with http:// or https://, not {public_url:?}");
+        }
+        let link = |name: &str, path: &str| -> anyhow::Result<String> {
+            let template =
+                get(name).unwrap_or_else(|| format!("{public_url}{path}?token={{token}}"));
+            if !template.contains("{token}") {
+                bail!("{name} must contain {{token}}, where the token goes");
+            }
+            Ok(template)
+        };
+        let require_verification = match get("REQUIRE_EMAIL_VERIFICATION") {
+            None => false,
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                other => bail!("REQUIRE_EMAIL_VERIFICATION must be true or false, not {other:?}"),
+            },
+        };
+        if require_verification && smtp_url.is_none() && environment == Environment::Production {
+            bail!(
+                "REQUIRE_EMAIL_VERIFICATION=true needs SMTP_URL in production: without email, \
+                 nobody could verify an address, so nobody could log in"
+            );
+        }
+        Ok(MailConfig {
+            smtp_url,
+            from: get("MAIL_FROM").unwrap_or_else(|| "larch <no-reply@localhost>".to_owned()),
+            password_reset_url: link("PASSWORD_RESET_URL", "/reset-password")?,
+            email_verify_url: link("EMAIL_VERIFY_URL", "/verify-email")?,
+            public_url,
+            password_reset_ttl: lifetime(get, "PASSWORD_RESET_TOKEN_EXPIRES", 1800)?,
+            email_verify_ttl: lifetime(get, "EMAIL_VERIFY_TOKEN_EXPIRES", 86_400)?,
+            require_verification,
         })
     }
 }
@@ -315,6 +419,66 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn mail_defaults_and_links() {
+        let c = config(&[("BIND", "0.0.0.0:9000")]).unwrap();
+        assert_eq!(c.mail.smtp_url, None);
+        assert_eq!(c.mail.from, "larch <no-reply@localhost>");
+        assert_eq!(c.mail.public_url, "http://0.0.0.0:9000");
+        assert_eq!(
+            c.mail.password_reset_url,
+            "http://0.0.0.0:9000/reset-password?token={token}"
+        );
+        assert_eq!(
+            c.mail.email_verify_url,
+            "http://0.0.0.0:9000/verify-email?token={token}"
+        );
+        assert_eq!(c.mail.password_reset_ttl.as_secs(), 1800);
+        assert_eq!(c.mail.email_verify_ttl.as_secs(), 86_400);
+        assert!(!c.mail.require_verification);
+        let c = config(&[
+            ("PUBLIC_URL", "https://api.example.com/"),
+            ("EMAIL_VERIFY_URL", "https://app.example.com/verify#{token}"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.mail.password_reset_url,
+            "https://api.example.com/reset-password?token={token}"
+        );
+        assert_eq!(
+            c.mail.email_verify_url,
+            "https://app.example.com/verify#{token}"
+        );
+    }
+
+    #[test]
+    fn mail_settings_are_checked() {
+        assert!(config(&[("SMTP_URL", "http://mail.example.com")]).is_err());
+        assert!(config(&[("SMTP_URL", "smtp://mail.example.com:587")]).is_ok());
+        assert!(config(&[("SMTP_URL", "smtps://u:p@mail.example.com")]).is_ok());
+        assert!(config(&[("PUBLIC_URL", "api.example.com")]).is_err());
+        assert!(config(&[("PASSWORD_RESET_URL", "https://x.example/reset")]).is_err());
+        assert!(config(&[("REQUIRE_EMAIL_VERIFICATION", "maybe")]).is_err());
+        let production = [
+            ("LARCH_ENV", "production"),
+            ("JWT_SECRET_KEY", "k8s7d6f5g4h3j2k1l0z9x8c7v6b5n4m3q2w1e0r9"),
+            ("REQUIRE_EMAIL_VERIFICATION", "true"),
+        ];
+        let refused = config(&production).unwrap_err().to_string();
+        assert!(refused.contains("SMTP_URL"), "{refused}");
+        let mut with_smtp = production.to_vec();
+        with_smtp.push(("SMTP_URL", "smtp://mail.example.com"));
+        assert!(config(&with_smtp).unwrap().mail.require_verification);
+    }
+
+    #[test]
+    fn the_smtp_password_is_never_shown() {
+        let c = config(&[("SMTP_URL", "smtp://user:hunter2@mail.example.com")]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("mail.example.com"));
     }
 
     #[test]

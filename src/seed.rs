@@ -91,6 +91,7 @@ pub async fn seed(db: &DatabaseConnection, plan: &SeedPlan) -> anyhow::Result<Se
                     username: Set(username),
                     password_hash: Set(password_hash.clone()),
                     role: Set("user".into()),
+                    email_verified: Set(false),
                     created_at: Set(at),
                     updated_at: Set(at),
                     ..Default::default()

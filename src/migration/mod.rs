@@ -16,6 +16,7 @@ mod m20261125_000008_create_idempotency_keys;
 mod m20261129_000009_fold_key_columns;
 mod m20261129_000010_canonical_emails;
 mod m20261129_000011_create_sessions;
+mod m20261129_000012_email_verification;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000009_fold_key_columns::Migration),
             Box::new(m20261129_000010_canonical_emails::Migration),
             Box::new(m20261129_000011_create_sessions::Migration),
+            Box::new(m20261129_000012_email_verification::Migration),
         ]
     }
 }

@@ -17,6 +17,8 @@ pub struct Model {
     pub email: String,
     pub password_hash: String,
     pub role: String,
+    /// Whether the owner has followed a verification link sent to `email`.
+    pub email_verified: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

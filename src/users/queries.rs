@@ -15,7 +15,7 @@ use crate::session_lifetime::SessionTimes;
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<user::Model>, DbErr> {
     let row = crate::db::fetch_optional_by_id(
         db,
-        "SELECT id, username, username_key, email, password_hash, role, created_at, updated_at \
+        "SELECT id, username, username_key, email, password_hash, role, email_verified, created_at, updated_at \
          FROM users WHERE id = ?",
         id,
     )
@@ -35,7 +35,8 @@ pub async fn find_caller(
     let row = crate::db::fetch_optional_by_ids(
         db,
         "SELECT users.id, users.username, users.username_key, users.email, users.password_hash, \
-         users.role, users.created_at, users.updated_at, sessions.created_at AS session_created_at, \
+         users.role, users.email_verified, users.created_at, users.updated_at, \
+         sessions.created_at AS session_created_at, \
          sessions.last_used_at AS session_last_used_at, sessions.ended_at AS session_ended_at \
          FROM sessions JOIN users ON users.id = sessions.user_id \
          WHERE sessions.id = ? AND sessions.user_id = ?",
@@ -96,6 +97,7 @@ pub async fn insert(db: &DatabaseConnection, new: NewUser) -> Result<user::Model
         email: Set(new.email.into_inner()),
         password_hash: Set(new.password_hash),
         role: Set(new.role.as_str().to_owned()),
+        email_verified: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -137,7 +139,9 @@ pub async fn update(
         active.username = Set(username.as_str().to_owned());
     }
     if let Some(email) = changes.email {
+        // A new address has not been verified by anyone yet.
         active.email = Set(email.into_inner());
+        active.email_verified = Set(false);
     }
     if let Some(role) = changes.role {
         active.role = Set(role.as_str().to_owned());

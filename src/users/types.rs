@@ -18,6 +18,9 @@ pub struct UserResponse {
     pub username: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Whether the owner has followed a verification link; shown wherever `email` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
     pub role: String,
     #[serde(serialize_with = "crate::time::serialize")]
     #[schema(value_type = String, format = DateTime, example = "2026-05-28T10:15:30.123Z")]
@@ -34,6 +37,7 @@ impl UserResponse {
             id: user.id,
             username: user.username.clone(),
             email: Some(user.email.clone()),
+            email_verified: Some(user.email_verified),
             role: user.role.clone(),
             created_at: user.created_at,
             updated_at: user.updated_at,
@@ -45,6 +49,7 @@ impl UserResponse {
         let mut shown = Self::full(user);
         if viewer.id != user.id && !viewer.is_admin() {
             shown.email = None;
+            shown.email_verified = None;
         }
         shown
     }

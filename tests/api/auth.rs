@@ -38,6 +38,10 @@ async fn register_returns_the_user_without_secrets() {
     assert_eq!(user["username"], "Erin.Smith-1");
     assert_eq!(user["email"], "erin@example.com", "stored lower-cased");
     assert_eq!(user["role"], "user");
+    assert_eq!(
+        user["email_verified"], false,
+        "nobody has followed a link yet"
+    );
     assert!(user["id"].as_i64().unwrap() > 0);
     let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
     assert_eq!(
@@ -46,6 +50,7 @@ async fn register_returns_the_user_without_secrets() {
             "id",
             "username",
             "email",
+            "email_verified",
             "role",
             "created_at",
             "updated_at"

@@ -164,6 +164,8 @@ async fn email_is_shown_only_to_the_user_themself_and_admins() {
     assert_eq!(own["email"], alice.email.as_str());
     let seen_by_bob = json_of(app.get(&path, Some(&bob.access)).await, StatusCode::OK).await;
     assert!(seen_by_bob.get("email").is_none(), "{seen_by_bob}");
+    assert!(seen_by_bob.get("email_verified").is_none(), "{seen_by_bob}");
+    assert_eq!(own["email_verified"], false);
     assert_eq!(seen_by_bob["username"], alice.username.as_str());
     let seen_by_admin = json_of(app.get(&path, Some(&admin.access)).await, StatusCode::OK).await;
     assert_eq!(seen_by_admin["email"], alice.email.as_str());
@@ -172,6 +174,11 @@ async fn email_is_shown_only_to_the_user_themself_and_admins() {
     assert_eq!(bobs_list["users"].as_array().unwrap().len(), 3);
     for user in bobs_list["users"].as_array().unwrap() {
         assert_eq!(user.get("email").is_some(), user["id"] == bob.id, "{user}");
+        assert_eq!(
+            user.get("email_verified").is_some(),
+            user["id"] == bob.id,
+            "{user}"
+        );
     }
     let admins_list = list(&app, &admin.access, "").await;
     assert!(
@@ -633,6 +640,43 @@ async fn sql_and_wildcard_characters_are_just_data() {
     assert_fields(res, &["q"]).await;
 }
 
+/// A changed address is one nobody has verified yet.
+async fn changing_the_email_unverifies_it() {
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let app = spawn_app().await;
+    let user = app.create_user().await;
+    let stored = larch::users::model::Entity::find_by_id(user.id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut verified: larch::users::model::ActiveModel = stored.into();
+    verified.email_verified = Set(true);
+    verified.update(&app.state.db).await.unwrap();
+    let path = format!("/users/{}", user.id);
+    let me = json_of(app.get(&path, Some(&user.access)).await, StatusCode::OK).await;
+    assert_eq!(me["email_verified"], true);
+    // Another field leaves it verified; a new address does not.
+    let res = app
+        .patch(
+            &path,
+            Some(&user.access),
+            &json!({"username": "renamed-user"}),
+        )
+        .await;
+    assert_eq!(json_of(res, StatusCode::OK).await["email_verified"], true);
+    let res = app
+        .patch(
+            &path,
+            Some(&user.access),
+            &json!({"email": "new-address@example.com"}),
+        )
+        .await;
+    let changed = json_of(res, StatusCode::OK).await;
+    assert_eq!(changed["email"], "new-address@example.com");
+    assert_eq!(changed["email_verified"], false);
+}
+
 pub fn tests() -> Vec<Test> {
     trials![
         listing_needs_a_token_and_pages_newest_first,
@@ -651,6 +695,7 @@ pub fn tests() -> Vec<Test> {
         the_last_admin_cannot_be_deleted_or_demoted,
         two_admins_demoting_each_other_at_once_leave_one_admin,
         deleting_yourself_removes_the_account_and_its_tokens,
-        sql_and_wildcard_characters_are_just_data
+        sql_and_wildcard_characters_are_just_data,
+        changing_the_email_unverifies_it,
     ]
 }
