@@ -207,6 +207,7 @@ async fn import_flask(
     let admin = admin
         .map(|raw| Email::parse(&raw).map_err(|e| anyhow::anyhow!("--admin {e}")))
         .transpose()?;
+    let source = crate::flask_import::open_source(&from).await?;
     // A dry run writes nothing, not even the schema: before the first migration, larch's
     // database is taken as empty.
     let (db, target_is_empty) = if dry_run && !sqlite_file_exists(&config.database_url) {
@@ -229,14 +230,13 @@ async fn import_flask(
         (connect_database(config, true).await?, false)
     };
     let options = crate::flask_import::Options {
-        from,
         dry_run,
         admin,
         batch_size,
         target_is_empty,
     };
     let mut report = crate::flask_import::report::Report::new(std::io::stderr().is_terminal());
-    crate::flask_import::run(&db, &options, &mut report).await?;
+    crate::flask_import::run(&db, source, &options, &mut report).await?;
     Ok(())
 }
 

@@ -36,8 +36,6 @@ use crate::users::domain::Email;
 pub const DEFAULT_BATCH_SIZE: usize = 2_000;
 
 pub struct Options {
-    /// The Flask app's `DATABASE_URL`, in SQLAlchemy's form.
-    pub from: String,
     /// Check and report everything, write nothing.
     pub dry_run: bool,
     /// The imported account to make an admin.
@@ -89,15 +87,21 @@ struct Run {
     skus: HashMap<String, i64>,
 }
 
-/// Runs the import into `db` and reports on `report`; the summary is printed there too.
+/// Opens the Flask database (`--from`): first, so that a wrong URL stops the command
+/// before larch's database is touched.
+pub async fn open_source(from: &str) -> anyhow::Result<Source> {
+    Source::open(&SourceUrl::parse(from)?).await
+}
+
+/// Runs the import from `source` into `db` and reports on `report`; the summary is printed
+/// there too.
 pub async fn run(
     db: &DatabaseConnection,
+    mut source: Source,
     options: &Options,
     report: &mut Report,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
-    let url = SourceUrl::parse(&options.from)?;
-    let mut source = Source::open(&url).await?;
     let tables = source.tables().await?;
     let find = |name: &str| {
         tables

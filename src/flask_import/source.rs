@@ -313,7 +313,10 @@ impl Source {
             Conn::Postgres(conn) => {
                 let list: Vec<String> = columns
                     .iter()
-                    .map(|c| format!("CAST({} AS TEXT)", quote_double(c)))
+                    .enumerate()
+                    // Named apart from the columns: `ORDER BY id` must sort the integers, not
+                    // their text.
+                    .map(|(i, c)| format!("CAST({} AS TEXT) AS c{i}", quote_double(c)))
                     .collect();
                 let sql = format!(
                     "SELECT {} FROM {} WHERE {id} > $1 ORDER BY {id} LIMIT $2",
@@ -333,7 +336,13 @@ impl Source {
             Conn::MySql(conn) => {
                 let list: Vec<String> = columns
                     .iter()
-                    .map(|c| format!("CAST({} AS CHAR CHARACTER SET utf8mb4)", quote_mysql(c)))
+                    .enumerate()
+                    .map(|(i, c)| {
+                        format!(
+                            "CAST({} AS CHAR CHARACTER SET utf8mb4) AS c{i}",
+                            quote_mysql(c)
+                        )
+                    })
                     .collect();
                 let sql = format!(
                     "SELECT {} FROM {} WHERE {id} > ? ORDER BY {id} LIMIT ?",
