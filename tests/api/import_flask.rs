@@ -4,8 +4,9 @@
 //! PostgreSQL and on MariaDB into larch on SQLite.
 //!
 //! The fixture needs Python with Flask-SQLAlchemy (`pip install -r bench/flask/requirements.txt`,
-//! which CI does); without it these tests are reported as ignored, saying so.
-//! `LARCH_TEST_PYTHON` names another interpreter than `python3`.
+//! which CI does); without it these tests are reported as ignored, saying so, unless
+//! `LARCH_TEST_REQUIRE_FLASK` is set (CI sets it), when they fail. `LARCH_TEST_PYTHON` names
+//! another interpreter than `python3`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -54,7 +55,13 @@ impl Flask {
     /// Writes the fixture on `backend` (SQLite: a file in `dir`; otherwise a fresh
     /// database on the server under test), or skips the test.
     async fn create(backend: Backend, dir: &Path, extra_posts: usize) -> Flask {
-        let python = python_for(backend).unwrap_or_else(|why| skip(why));
+        let python = python_for(backend).unwrap_or_else(|why| {
+            // CI installs it: there a missing Python is a failure, not a skip.
+            if std::env::var_os("LARCH_TEST_REQUIRE_FLASK").is_some() {
+                panic!("LARCH_TEST_REQUIRE_FLASK is set, and this test {why}");
+            }
+            skip(why)
+        });
         let url = match backend {
             Backend::Sqlite => format!("sqlite:///{}", dir.join("flask.db").display()),
             Backend::Postgres => {
