@@ -42,7 +42,10 @@ async fn main() {
     ];
     // The dummy hash is made at the first unknown email; not part of a check.
     hasher.verify(PASSWORD, None).await.unwrap();
-    println!("{:<36} {:>9} {:>9} {:>9}", "stored hash", "min ms", "median", "max");
+    println!(
+        "{:<36} {:>9} {:>9} {:>9}",
+        "stored hash", "min ms", "median", "max"
+    );
     for (name, stored, expected) in cases {
         let mut times: Vec<Duration> = Vec::with_capacity(runs);
         for _ in 0..runs {

@@ -78,9 +78,9 @@ pub enum Command {
         /// Make the imported account with this email an admin.
         #[arg(long, value_name = "EMAIL")]
         admin: Option<String>,
-        /// Rows per batch; each batch is one transaction.
+        /// Rows per batch (1 to 10,000); each batch is one transaction.
         #[arg(long, value_name = "ROWS", default_value_t = crate::flask_import::DEFAULT_BATCH_SIZE,
-              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=50_000))]
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
         batch_size: usize,
     },
     /// Print the OpenAPI 3.1 document (the one served at /openapi.json) and exit.

@@ -316,7 +316,8 @@ async fn users_batch(
     counts: &mut Counts,
 ) -> anyhow::Result<()> {
     let parsed = keyed(rows, |row| domain::user(shape, row, run.now));
-    let outcomes = with_retries(|| write_users(db, &parsed, run)).await?;
+    let dated = shape.has("created_at");
+    let outcomes = with_retries(|| write_users(db, &parsed, run, dated)).await?;
     for (id, outcome) in outcomes {
         match outcome {
             Outcome::Insert(user) => {
@@ -356,21 +357,25 @@ async fn write_users<'a>(
     db: &DatabaseConnection,
     parsed: &'a [(i64, Result<User, String>)],
     run: &Run,
+    dated: bool,
 ) -> Result<Vec<(i64, Outcome<'a, User>)>, DbErr> {
     if run.dry_run {
-        return decide_users(db, parsed, run).await;
+        return decide_users(db, parsed, run, dated).await;
     }
     let tx = begin_write(db).await?;
-    let outcomes = decide_users(&tx, parsed, run).await?;
+    let outcomes = decide_users(&tx, parsed, run, dated).await?;
     queries::insert_users(&tx, &inserts(&outcomes)).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
 
+/// `dated`: the Flask table has `created_at` (without it, rows are dated at the import, and
+/// the date is no part of "the same content"). The same for posts and products.
 async fn decide_users<'a>(
     db: &impl ConnectionTrait,
     parsed: &'a [(i64, Result<User, String>)],
     run: &Run,
+    dated: bool,
 ) -> Result<Vec<(i64, Outcome<'a, User>)>, DbErr> {
     let (first, last) = id_range(parsed);
     let mut existing = HashMap::new();
@@ -407,7 +412,8 @@ async fn decide_users<'a>(
             if there.email != user.email.as_str() {
                 differ.push("email");
             }
-            if there.created_at != user.created_at {
+            let same_date = !dated || there.created_at == user.created_at;
+            if !same_date {
                 differ.push("created_at");
             }
             // A login replaces a werkzeug hash by Argon2id: that is still the same password.
@@ -497,7 +503,8 @@ async fn posts_batch(
     counts: &mut Counts,
 ) -> anyhow::Result<()> {
     let parsed = keyed(rows, |row| domain::post(shape, row, run.now));
-    let outcomes = with_retries(|| write_posts(db, &parsed, run)).await?;
+    let dated = shape.has("created_at");
+    let outcomes = with_retries(|| write_posts(db, &parsed, run, dated)).await?;
     tally(Table::Posts, outcomes, report, counts);
     Ok(())
 }
@@ -506,12 +513,13 @@ async fn write_posts<'a>(
     db: &DatabaseConnection,
     parsed: &'a [(i64, Result<Post, String>)],
     run: &Run,
+    dated: bool,
 ) -> Result<Vec<(i64, Outcome<'a, Post>)>, DbErr> {
     if run.dry_run {
-        return decide_posts(db, parsed, run).await;
+        return decide_posts(db, parsed, run, dated).await;
     }
     let tx = begin_write(db).await?;
-    let outcomes = decide_posts(&tx, parsed, run).await?;
+    let outcomes = decide_posts(&tx, parsed, run, dated).await?;
     queries::insert_posts(&tx, &inserts(&outcomes)).await?;
     tx.commit().await?;
     Ok(outcomes)
@@ -521,6 +529,7 @@ async fn decide_posts<'a>(
     db: &impl ConnectionTrait,
     parsed: &'a [(i64, Result<Post, String>)],
     run: &Run,
+    dated: bool,
 ) -> Result<Vec<(i64, Outcome<'a, Post>)>, DbErr> {
     let (first, last) = id_range(parsed);
     let existing = if run.target_is_empty {
@@ -545,7 +554,7 @@ async fn decide_posts<'a>(
                         if there.user_id != post.user_id {
                             differ.push("user_id");
                         }
-                        if there.created_at != post.created_at {
+                        if dated && there.created_at != post.created_at {
                             differ.push("created_at");
                         }
                         if differ.is_empty() {
@@ -635,8 +644,6 @@ async fn write_products<'a>(
     Ok(outcomes)
 }
 
-/// `dated`: the Flask table has `created_at` (without it, rows are dated at the import,
-/// and the date is no part of "the same content").
 async fn decide_products<'a>(
     db: &impl ConnectionTrait,
     parsed: &'a [(i64, Result<Product, String>)],
