@@ -1,4 +1,5 @@
-//! The command line: `larch serve`, `larch migrate`, `larch create-admin`.
+//! The command line: `larch serve`, `larch migrate`, `larch create-admin`, `larch seed`,
+//! `larch import-flask`, `larch openapi`.
 
 use std::net::SocketAddr;
 
@@ -62,6 +63,26 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         products: u64,
     },
+    /// Copy the users, posts and products of the tutorial's Flask app into this database
+    /// (DATABASE_URL), keeping ids, dates and passwords. Rows larch cannot take as they are
+    /// are listed with the reason and left out; running it again imports nothing twice.
+    /// See docs/migrating-from-flask.md.
+    ImportFlask {
+        /// The Flask app's DATABASE_URL, as SQLAlchemy takes it: sqlite:///app.db,
+        /// sqlite:////abs/path/app.db, postgresql://…, mysql+pymysql://…
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// Check every row and report, but write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Make the imported account with this email an admin.
+        #[arg(long, value_name = "EMAIL")]
+        admin: Option<String>,
+        /// Rows per batch (1 to 10,000); each batch is one transaction.
+        #[arg(long, value_name = "ROWS", default_value_t = crate::flask_import::DEFAULT_BATCH_SIZE,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+        batch_size: usize,
+    },
     /// Print the OpenAPI 3.1 document (the one served at /openapi.json) and exit.
     Openapi,
 }
@@ -114,6 +135,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Openapi => Ok(()),
         Command::CreateAdmin { username, email } => create_admin(&config, &username, &email).await,
+        Command::ImportFlask {
+            from,
+            dry_run,
+            admin,
+            batch_size,
+        } => import_flask(&config, from, dry_run, admin, batch_size).await,
         Command::Seed {
             users,
             posts,
@@ -167,6 +194,63 @@ async fn migrate(config: &Config, action: MigrateAction) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn import_flask(
+    config: &Config,
+    from: String,
+    dry_run: bool,
+    admin: Option<String>,
+    batch_size: usize,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let admin = admin
+        .map(|raw| Email::parse(&raw).map_err(|e| anyhow::anyhow!("--admin {e}")))
+        .transpose()?;
+    let source = crate::flask_import::open_source(&from).await?;
+    // A dry run writes nothing, not even the schema: before the first migration, larch's
+    // database is taken as empty.
+    let (db, target_is_empty) = if dry_run && !sqlite_file_exists(&config.database_url) {
+        // Opening a SQLite file creates it: an in-memory database stands in for none.
+        (crate::db::connect("sqlite::memory:", 1).await?, true)
+    } else if dry_run {
+        let db = connect_database(config, false).await?;
+        let applied = Migrator::get_applied_migrations(&db)
+            .await
+            .unwrap_or_default();
+        let pending = Migrator::get_pending_migrations(&db).await?;
+        match (applied.is_empty(), pending.is_empty()) {
+            (true, _) => (db, true),
+            (false, true) => (db, false),
+            (false, false) => {
+                bail!("larch's database has pending migrations: apply them first (larch migrate)")
+            }
+        }
+    } else {
+        (connect_database(config, true).await?, false)
+    };
+    let options = crate::flask_import::Options {
+        dry_run,
+        admin,
+        batch_size,
+        target_is_empty,
+    };
+    let mut report = crate::flask_import::report::Report::new(std::io::stderr().is_terminal());
+    crate::flask_import::run(&db, source, &options, &mut report).await?;
+    Ok(())
+}
+
+/// False for a SQLite URL whose file does not exist yet (true for other backends).
+fn sqlite_file_exists(url: &str) -> bool {
+    let Some(path) = url.strip_prefix("sqlite:") else {
+        return true;
+    };
+    if crate::db::is_in_memory(url) {
+        return true;
+    }
+    let path = path.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    std::path::Path::new(path).exists()
 }
 
 async fn create_admin(config: &Config, username: &str, email: &str) -> anyhow::Result<()> {

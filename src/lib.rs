@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod flask_import;
 pub mod health;
 pub mod http;
 pub mod idempotency;

@@ -4,12 +4,20 @@
 //! of 64 logins queues instead of taking 1.2 GiB. Dedicated, long-lived threads matter for
 //! memory too: on a general blocking pool every new thread gets its own malloc arena and
 //! keeps its 19 MiB after the hash, which grew the process past 500 MiB under 64 logins.
+//!
+//! Besides Argon2id, a stored hash may be one a Flask app wrote (werkzeug's scrypt or
+//! PBKDF2, brought over by `larch import-flask`): it is checked on the same threads, and
+//! replaced by Argon2id once its password is known (`needs_rehash`). A stored value larch
+//! cannot check (an unknown or malformed format) is a failed check that costs an Argon2id
+//! verification, never an error.
+
+mod werkzeug;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Argon2, Params, PasswordHasher as _, PasswordVerifier as _};
 use tokio::sync::{OnceCell, oneshot};
 
 use std::fmt;
@@ -78,6 +86,52 @@ impl PartialSchema for Password {
 
 impl ToSchema for Password {}
 
+/// A stored password hash, as larch can use it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredHash {
+    /// A PHC string of Argon2 (larch's own, or any Argon2 variant).
+    Argon2(String),
+    /// werkzeug's scrypt or PBKDF2, from a Flask app.
+    Werkzeug(WerkzeugHash),
+    /// Nothing larch can check (plain text, another scheme, a malformed hash), and why.
+    Unsupported(String),
+}
+
+pub use werkzeug::WerkzeugHash;
+
+impl StoredHash {
+    pub fn classify(stored: &str) -> StoredHash {
+        if stored.starts_with("$argon2") {
+            return match argon2::PasswordHash::new(stored) {
+                Ok(_) => StoredHash::Argon2(stored.to_owned()),
+                Err(_) => StoredHash::Unsupported("a malformed Argon2 hash".into()),
+            };
+        }
+        if WerkzeugHash::looks_like(stored) {
+            return match WerkzeugHash::parse(stored) {
+                Ok(hash) => StoredHash::Werkzeug(hash),
+                Err(why) => StoredHash::Unsupported(why),
+            };
+        }
+        StoredHash::Unsupported(
+            "not a password hash larch can check (Argon2, or werkzeug's scrypt or pbkdf2)".into(),
+        )
+    }
+}
+
+/// Whether a hash whose password was just verified should be replaced by a fresh one: true
+/// for everything but an Argon2id hash with larch's parameters (so werkzeug's hashes, and
+/// Argon2 hashes of other variants or costs).
+pub fn needs_rehash(stored: &str) -> bool {
+    let current = format!(
+        "$argon2id$v=19$m={},t={},p={}$",
+        Params::DEFAULT_M_COST,
+        Params::DEFAULT_T_COST,
+        Params::DEFAULT_P_COST
+    );
+    !stored.starts_with(&current)
+}
+
 type Job = Box<dyn FnOnce() + Send>;
 
 #[derive(Clone)]
@@ -121,22 +175,29 @@ impl PasswordHasher {
         self.run(move || hash_blocking(&password)).await?
     }
 
+    /// Argon2id of a password that has just been verified against an older hash: no length
+    /// rule applies (the Flask app that set it had none).
+    pub async fn rehash(&self, password: &str) -> anyhow::Result<String> {
+        let password = password.to_owned();
+        self.run(move || hash_blocking(&password)).await?
+    }
+
     /// Verifies `password` against `stored`, or against the dummy hash when there is no
-    /// stored hash (unknown user), in which case the answer is always `false`.
+    /// stored hash (unknown user) or one larch cannot check, in which case the answer is
+    /// always `false`.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> anyhow::Result<bool> {
-        let (hash, known) = match stored {
-            Some(hash) => (hash.to_owned(), true),
-            None => (self.dummy_hash().await?.clone(), false),
+        let check = match stored.map(StoredHash::classify) {
+            Some(known @ (StoredHash::Argon2(_) | StoredHash::Werkzeug(_))) => known,
+            Some(StoredHash::Unsupported(_)) | None => {
+                let dummy = StoredHash::Argon2(self.dummy_hash().await?.clone());
+                let password = password.to_owned();
+                self.run(move || password_matches(&dummy, &password))
+                    .await?;
+                return Ok(false);
+            }
         };
         let password = password.to_owned();
-        let matches = self
-            .run(move || {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), hash.as_str())
-                    .is_ok()
-            })
-            .await?;
-        Ok(known && matches)
+        self.run(move || password_matches(&check, &password)).await
     }
 
     async fn dummy_hash(&self) -> anyhow::Result<&String> {
@@ -167,6 +228,16 @@ impl PasswordHasher {
             .ok()
             .context("password hasher stopped")?;
         answer.await.context("password hashing failed")
+    }
+}
+
+fn password_matches(stored: &StoredHash, password: &str) -> bool {
+    match stored {
+        StoredHash::Argon2(hash) => Argon2::default()
+            .verify_password(password.as_bytes(), hash.as_str())
+            .is_ok(),
+        StoredHash::Werkzeug(hash) => hash.verify(password),
+        StoredHash::Unsupported(_) => false,
     }
 }
 
@@ -210,5 +281,30 @@ mod tests {
         assert!(!hasher.verify("wrong horse", Some(&hash)).await.unwrap());
         assert!(!hasher.verify("correct horse", None).await.unwrap());
         assert!(!hasher.verify("x", Some("not a hash")).await.unwrap());
+        assert!(!hasher.verify("x", Some("$argon2id$broken")).await.unwrap());
+        assert!(!needs_rehash(&hash));
+    }
+
+    #[tokio::test]
+    async fn werkzeug_hashes_verify_and_need_replacing() {
+        let hasher = PasswordHasher::new(1);
+        // hashlib.pbkdf2_hmac("sha256", b"password", b"salt", 1000).hex()
+        let stored = "pbkdf2:sha256:1000$salt$632c2812e46d4604102ba7618e9d6d7d2f8128f6266b4a03264d2a0460b7dcb3";
+        assert!(matches!(
+            StoredHash::classify(stored),
+            StoredHash::Werkzeug(_)
+        ));
+        assert!(hasher.verify("password", Some(stored)).await.unwrap());
+        assert!(!hasher.verify("wrong", Some(stored)).await.unwrap());
+        assert!(needs_rehash(stored));
+        let fresh = hasher.rehash("pw").await.unwrap();
+        assert!(!needs_rehash(&fresh));
+        assert!(hasher.verify("pw", Some(&fresh)).await.unwrap());
+        // Plain text is never compared with the password.
+        assert!(matches!(
+            StoredHash::classify("password"),
+            StoredHash::Unsupported(_)
+        ));
+        assert!(!hasher.verify("password", Some("password")).await.unwrap());
     }
 }

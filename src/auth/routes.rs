@@ -12,7 +12,7 @@ use crate::conditional::{JsonWithEtag, Preconditions};
 use crate::db::begin_write;
 use crate::error::{ApiError, ApiResult, conflict, forbidden, unauthorized};
 use crate::extract::{NoBody, ValidJson};
-use crate::passwords::PASSWORD_MAX_LENGTH;
+use crate::passwords::{PASSWORD_MAX_LENGTH, needs_rehash};
 use crate::rate_limit::AuthRateLimit;
 use crate::session_lifetime::SessionLifetime;
 use crate::sessions::queries::{self as sessions, LoginOrigin, Which};
@@ -21,6 +21,7 @@ use crate::state::AppState;
 use crate::tokens::TokenType;
 use crate::users::AuthUser;
 use crate::users::domain::{Email, Role};
+use crate::users::model::Model as User;
 use crate::users::queries::{self as users, NewUser};
 use crate::users::types::UserResponse;
 
@@ -93,6 +94,9 @@ pub async fn login(
         return Err(invalid_credentials());
     }
     let user = user.ok_or_else(invalid_credentials)?;
+    if needs_rehash(&user.password_hash) {
+        upgrade_password_hash(&state, &user, password).await;
+    }
     let origin = LoginOrigin {
         ip: ip.map(|ip| ip.to_string()),
         user_agent: headers
@@ -112,6 +116,24 @@ pub async fn login(
         session.id,
         refresh_token,
     )?))
+}
+
+/// Replaces an older hash (werkzeug's, brought over from a Flask app) by Argon2id now that
+/// the password is known. A failure here only means the next login tries again.
+async fn upgrade_password_hash(state: &AppState, user: &User, password: &str) {
+    let upgraded = async {
+        let hash = state.passwords.rehash(password).await?;
+        let done =
+            users::upgrade_password_hash(&state.db, user.id, &user.password_hash, hash).await?;
+        anyhow::Ok(done)
+    }
+    .await;
+    match upgraded {
+        Ok(true) => tracing::info!(user_id = user.id, "password hash upgraded to Argon2id"),
+        // Changed by a concurrent request (another login, a password change): theirs stands.
+        Ok(false) => {}
+        Err(e) => tracing::warn!(user_id = user.id, error = %e, "password hash not upgraded"),
+    }
 }
 
 fn invalid_credentials() -> ApiError {

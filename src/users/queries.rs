@@ -168,6 +168,24 @@ pub async fn replace_password_hash(
     Ok(result.rows_affected == 1)
 }
 
+/// Replaces a hash of an older scheme (werkzeug's, from `larch import-flask`) by the
+/// Argon2id hash of the same password, made at a successful login, if it is still
+/// `current`. The account has not changed as its owner sees it, so `updated_at` stays.
+pub async fn upgrade_password_hash(
+    db: &impl ConnectionTrait,
+    id: i64,
+    current: &str,
+    new: String,
+) -> Result<bool, DbErr> {
+    let result = Users::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(new))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::PasswordHash.eq(current))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Deletes a user; their posts and refresh tokens go with them by cascade (the posts count
 /// is adjusted here, in the same transaction).
 pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {

@@ -42,6 +42,7 @@ async fn every_command_has_help() {
         vec!["migrate", "--help"],
         vec!["migrate", "down", "--help"],
         vec!["create-admin", "--help"],
+        vec!["import-flask", "--help"],
     ] {
         let out = larch.command().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");

@@ -33,6 +33,8 @@
 //!   away and comes back.
 //! - `cli.rs`: the binary's commands (`migrate`, `create-admin`, `seed`, `serve`) and its
 //!   configuration (`.env`, production checks, JSON logs).
+//! - `import_flask.rs`: `larch import-flask`, from Flask databases written by the tutorial
+//!   app's own models (`bench/flask/make_fixture.py`), on every pair of backends that matters.
 //! - `migrations.rs`: upgrading a database whose rows were written under earlier rules
 //!   (canonical emails, case-folded search keys).
 //! - `tutorial.rs`: the Flask tutorial's own tests, ported.
@@ -54,6 +56,7 @@ mod cli;
 mod concurrency;
 mod conventions;
 mod errors;
+mod import_flask;
 mod instances;
 mod migrations;
 mod operations;
@@ -71,6 +74,7 @@ fn suite() -> Vec<runner::Test> {
         concurrency::tests(),
         conventions::tests(),
         errors::tests(),
+        import_flask::tests(),
         instances::tests(),
         migrations::tests(),
         operations::tests(),

@@ -147,6 +147,17 @@ async fn admin_execute(backend: Backend, server: &str, sql: &str) {
     }
 }
 
+/// Why a test did not run: raised by `skip`, reported as ignored with this reason.
+struct Skipped(String);
+
+/// Ends the running test as skipped, listed as `ignored` with `reason`: for a test that
+/// needs a tool this machine does not have (CI has them all). Call it from the test's own
+/// task, before it starts anything.
+pub fn skip(reason: impl Into<String>) -> ! {
+    // `resume_unwind`, not `panic!`: no panic message for what is not a failure.
+    std::panic::resume_unwind(Box::new(Skipped(reason.into())))
+}
+
 /// Runs the suite once per backend, listing the tests of a backend whose variable is
 /// unset as ignored (and saying so on stderr).
 pub fn main(suite: fn() -> Vec<Test>) -> std::process::ExitCode {
@@ -182,7 +193,7 @@ pub fn main(suite: fn() -> Vec<Test>) -> std::process::ExitCode {
                     "{} not configured",
                     backend.name()
                 ))),
-                Some(server_url) => run(backend, server_url, test).map(|()| Completion::Completed),
+                Some(server_url) => run(backend, server_url, test),
             }));
         }
     }
@@ -190,7 +201,7 @@ pub fn main(suite: fn() -> Vec<Test>) -> std::process::ExitCode {
 }
 
 /// Runs one test on its own runtime, then drops the databases it created.
-fn run(backend: Backend, server_url: Option<String>, test: Test) -> Result<(), Failed> {
+fn run(backend: Backend, server_url: Option<String>, test: Test) -> Result<Completion, Failed> {
     let context = Arc::new(TestContext {
         backend,
         server_url: server_url.clone(),
@@ -220,12 +231,19 @@ fn run(backend: Backend, server_url: Option<String>, test: Test) -> Result<(), F
             });
         }
     }
-    outcome.map_err(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "test panicked".to_owned());
-        Failed::from(message)
-    })
+    let panic = match outcome {
+        Ok(()) => return Ok(Completion::Completed),
+        Err(panic) => panic,
+    };
+    match panic.downcast::<Skipped>() {
+        Ok(skipped) => Ok(Completion::ignored_with(skipped.0)),
+        Err(panic) => Err({
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "test panicked".to_owned());
+            Failed::from(message)
+        }),
+    }
 }
