@@ -12,6 +12,7 @@ pub mod client_ip;
 pub mod conditional;
 pub mod config;
 pub mod db;
+pub mod email_tokens;
 pub mod error;
 pub mod extract;
 pub mod flask_import;

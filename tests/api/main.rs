@@ -37,6 +37,7 @@
 //!   app's own models (`bench/flask/make_fixture.py`), on every pair of backends that matters.
 //! - `migrations.rs`: upgrading a database whose rows were written under earlier rules
 //!   (canonical emails, case-folded search keys).
+//! - `email_tokens.rs`: the rules of the single-use tokens sent in emails.
 //! - `tutorial.rs`: the Flask tutorial's own tests, ported.
 //!
 //! And the machinery:
@@ -55,6 +56,7 @@ mod auth;
 mod cli;
 mod concurrency;
 mod conventions;
+mod email_tokens;
 mod errors;
 mod import_flask;
 mod instances;
@@ -73,6 +75,7 @@ fn suite() -> Vec<runner::Test> {
         cli::tests(),
         concurrency::tests(),
         conventions::tests(),
+        email_tokens::tests(),
         errors::tests(),
         import_flask::tests(),
         instances::tests(),
