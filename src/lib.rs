@@ -7,6 +7,7 @@
 //! place that knows them all.
 
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod client_ip;
 pub mod conditional;
@@ -30,6 +31,7 @@ pub mod refresh_tokens;
 pub mod router;
 pub mod row_counts;
 pub mod seed;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

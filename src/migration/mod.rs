@@ -15,6 +15,7 @@ mod m20261125_000007_count_product_changes;
 mod m20261125_000008_create_idempotency_keys;
 mod m20261129_000009_fold_key_columns;
 mod m20261129_000010_canonical_emails;
+mod m20261130_000011_rate_limit_token_buckets;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000008_create_idempotency_keys::Migration),
             Box::new(m20261129_000009_fold_key_columns::Migration),
             Box::new(m20261129_000010_canonical_emails::Migration),
+            Box::new(m20261130_000011_rate_limit_token_buckets::Migration),
         ]
     }
 }
