@@ -1,5 +1,5 @@
 //! The command line: `larch serve`, `larch migrate`, `larch create-admin`, `larch seed`,
-//! `larch import-flask`, `larch openapi`.
+//! `larch import-flask`, `larch openapi`, `larch backup`.
 
 use std::net::SocketAddr;
 
@@ -85,6 +85,13 @@ pub enum Command {
     },
     /// Print the OpenAPI 3.1 document (the one served at /openapi.json) and exit.
     Openapi,
+    /// Write a consistent copy of the SQLite database (DATABASE_URL) to FILE, while larch
+    /// keeps serving and writing. For PostgreSQL and MySQL, use pg_dump / mysqldump.
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        #[arg(long, value_name = "FILE")]
+        to: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +141,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             migrate(&config, action.unwrap_or(MigrateAction::Up { steps: None })).await
         }
         Command::Openapi => Ok(()),
+        Command::Backup { to } => {
+            let backup = crate::backup::backup(&config.database_url, &to).await?;
+            println!(
+                "backup written to {} ({} bytes, integrity ok) in {:.1} s",
+                backup.path.display(),
+                backup.bytes,
+                backup.elapsed.as_secs_f64()
+            );
+            Ok(())
+        }
         Command::CreateAdmin { username, email } => create_admin(&config, &username, &email).await,
         Command::ImportFlask {
             from,
@@ -169,7 +186,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: &Config, action: MigrateAction) -> anyhow::Result<()> {
-    let db = connect_database(config, false).await?;
+    // One connection, as `serve` migrates: on SQLite each connection keeps its own copy of
+    // the schema, and a pooled one that read it before a migration could refuse the next.
+    let db = crate::db::connect(&config.database_url, 1).await?;
     match action {
         MigrateAction::Up { steps } => {
             Migrator::up(&db, steps)

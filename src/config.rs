@@ -50,7 +50,10 @@ pub struct Config {
     /// How long a stored `Idempotency-Key` response is replayed (`IDEMPOTENCY_KEY_TTL_SECONDS`).
     pub idempotency_key_ttl: Duration,
     pub password_min_length: usize,
+    /// Tokens the auth rate limit's bucket refills per minute (`RATE_LIMIT_AUTH_PER_MINUTE`).
     pub rate_limit_auth_per_minute: u32,
+    /// The bucket's size: requests a client may make at once before the refill rate applies.
+    pub rate_limit_auth_burst: u32,
     /// Peers whose `X-Forwarded-For` is believed (load balancers, reverse proxies).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub cors_origins: Vec<String>,
@@ -65,6 +68,19 @@ pub struct Config {
     pub database_max_connections: u32,
     /// Email: where it goes, from whom, and the links in it.
     pub mail: MailConfig,
+    /// How long a client has to send a complete request head (from connecting, or from the
+    /// first byte of a later request on a kept-alive connection).
+    pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may wait, idle, for its next request.
+    pub keep_alive_timeout: Duration,
+    /// Open client connections at most; beyond it the longest-idle one is closed, or new
+    /// connections wait.
+    pub max_connections: usize,
+    /// From SIGTERM to exit, at most.
+    pub shutdown_grace: Duration,
+    /// After SIGTERM, how long idle kept-alive connections are still served (each answer
+    /// closing its connection) before they are closed.
+    pub shutdown_drain: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -91,6 +107,11 @@ impl std::fmt::Debug for Config {
             .field("body_limit", &self.body_limit)
             .field("request_timeout", &self.request_timeout)
             .field("mail", &self.mail)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("keep_alive_timeout", &self.keep_alive_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("shutdown_drain", &self.shutdown_drain)
             .finish_non_exhaustive()
     }
 }
@@ -165,6 +186,23 @@ impl Config {
 
         let bind = parse_var(&get, "BIND", "127.0.0.1:8000".parse()?)?;
         let mail = MailConfig::from_lookup(&get, environment, bind)?;
+        let rate_limit_auth_per_minute = parse_var(&get, "RATE_LIMIT_AUTH_PER_MINUTE", 10u32)?;
+        if rate_limit_auth_per_minute > 60_000 {
+            bail!("RATE_LIMIT_AUTH_PER_MINUTE must be at most 60000");
+        }
+        let rate_limit_auth_burst = positive(
+            parse_var(
+                &get,
+                "RATE_LIMIT_AUTH_BURST",
+                DEFAULT_AUTH_BURST.min(rate_limit_auth_per_minute.max(1)),
+            )?,
+            "RATE_LIMIT_AUTH_BURST",
+        )?;
+        let shutdown_grace = seconds(&get, "SHUTDOWN_GRACE_SECONDS", 30)?;
+        let shutdown_drain = Duration::from_secs(parse_var(&get, "SHUTDOWN_DRAIN_SECONDS", 0u64)?);
+        if shutdown_drain >= shutdown_grace {
+            bail!("SHUTDOWN_DRAIN_SECONDS must be less than SHUTDOWN_GRACE_SECONDS");
+        }
 
         Ok(Config {
             environment,
@@ -186,7 +224,8 @@ impl Config {
                 }
                 n
             },
-            rate_limit_auth_per_minute: parse_var(&get, "RATE_LIMIT_AUTH_PER_MINUTE", 10u32)?,
+            rate_limit_auth_per_minute,
+            rate_limit_auth_burst,
             trusted_proxies: parse_proxies(get("TRUSTED_PROXIES").as_deref().unwrap_or_default())?,
             cors_origins: parse_origins(get("CORS_ORIGINS").as_deref().unwrap_or_default())?,
             log_format,
@@ -194,10 +233,7 @@ impl Config {
                 parse_var(&get, "BODY_LIMIT_BYTES", 1_048_576usize)?,
                 "BODY_LIMIT_BYTES",
             )?,
-            request_timeout: Duration::from_secs(positive(
-                parse_var(&get, "REQUEST_TIMEOUT_SECONDS", 30u64)?,
-                "REQUEST_TIMEOUT_SECONDS",
-            )?),
+            request_timeout: seconds(&get, "REQUEST_TIMEOUT_SECONDS", 30)?,
             password_hash_concurrency: positive(
                 parse_var(&get, "PASSWORD_HASH_CONCURRENCY", parallelism)?,
                 "PASSWORD_HASH_CONCURRENCY",
@@ -206,6 +242,14 @@ impl Config {
                 parse_var(&get, "DATABASE_MAX_CONNECTIONS", 8u32)?,
                 "DATABASE_MAX_CONNECTIONS",
             )?,
+            header_read_timeout: seconds(&get, "HEADER_READ_TIMEOUT_SECONDS", 10)?,
+            keep_alive_timeout: seconds(&get, "KEEP_ALIVE_TIMEOUT_SECONDS", 30)?,
+            max_connections: positive(
+                parse_var(&get, "MAX_CONNECTIONS", 1024usize)?,
+                "MAX_CONNECTIONS",
+            )?,
+            shutdown_grace,
+            shutdown_drain,
             mail,
         })
     }
@@ -306,6 +350,23 @@ impl MailConfig {
             require_verification,
         })
     }
+}
+
+/// The auth rate limit's burst unless `RATE_LIMIT_AUTH_BURST` says otherwise (never more
+/// than the refill per minute).
+pub const DEFAULT_AUTH_BURST: u32 = 5;
+
+/// A duration in whole seconds, 1 to one day.
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: u64,
+) -> anyhow::Result<Duration> {
+    let value = parse_var(get, name, default)?;
+    if !(1..=86_400).contains(&value) {
+        bail!("{name} must be between 1 and 86400 seconds");
+    }
+    Ok(Duration::from_secs(value))
 }
 
 /// Token and idempotency-key lifetimes: 1 second to 10 years (beyond that, timestamps stop being meaningful).
@@ -493,6 +554,12 @@ mod tests {
         assert_eq!(c.session_max_lifetime.as_secs(), 7_776_000);
         assert_eq!(c.password_min_length, 8);
         assert_eq!(c.rate_limit_auth_per_minute, 10);
+        assert_eq!(c.rate_limit_auth_burst, 5);
+        assert_eq!(c.header_read_timeout.as_secs(), 10);
+        assert_eq!(c.keep_alive_timeout.as_secs(), 30);
+        assert_eq!(c.max_connections, 1024);
+        assert_eq!(c.shutdown_grace.as_secs(), 30);
+        assert_eq!(c.shutdown_drain.as_secs(), 0);
         assert!(c.cors_origins.is_empty());
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert_eq!(c.body_limit, 1_048_576);
@@ -570,6 +637,42 @@ mod tests {
         assert!(config(&[("TRUSTED_PROXIES", "10.0.0.0/33")]).is_err());
         assert!(config(&[("TRUSTED_PROXIES", "proxy.local")]).is_err());
         assert!(config(&[("JWT_REFRESH_TOKEN_EXPIRES", "0")]).is_err());
+    }
+
+    #[test]
+    fn connection_and_shutdown_settings_are_checked() {
+        assert_eq!(
+            config(&[("RATE_LIMIT_AUTH_PER_MINUTE", "3")])
+                .unwrap()
+                .rate_limit_auth_burst,
+            3,
+            "the burst is never more than a minute's refill unless set"
+        );
+        assert_eq!(
+            config(&[("RATE_LIMIT_AUTH_BURST", "20")])
+                .unwrap()
+                .rate_limit_auth_burst,
+            20
+        );
+        for bad in [
+            ("RATE_LIMIT_AUTH_BURST", "0"),
+            ("HEADER_READ_TIMEOUT_SECONDS", "0"),
+            ("KEEP_ALIVE_TIMEOUT_SECONDS", "100000"),
+            ("MAX_CONNECTIONS", "0"),
+            ("SHUTDOWN_GRACE_SECONDS", "0"),
+            ("SHUTDOWN_DRAIN_SECONDS", "30"),
+        ] {
+            assert!(config(&[bad]).is_err(), "{bad:?}");
+        }
+        let c = config(&[
+            ("SHUTDOWN_GRACE_SECONDS", "10"),
+            ("SHUTDOWN_DRAIN_SECONDS", "3"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.shutdown_grace.as_secs(), c.shutdown_drain.as_secs()),
+            (10, 3)
+        );
     }
 
     #[test]

@@ -86,9 +86,9 @@ async fn read_json_object(
 ) -> Result<Option<Map<String, Value>>, ApiError> {
     let headers = req.headers();
     let mut content_types = headers.get_all(CONTENT_TYPE).iter();
-    let declared_json = content_types
+    let declared = content_types
         .next()
-        .map(|value| value.to_str().map(is_json_media_type).unwrap_or(false));
+        .map(|value| value.to_str().map_or(MediaType::Other, media_type));
     if content_types.next().is_some() {
         return Err(bad_request(
             "The request has more than one Content-Type header",
@@ -106,11 +106,17 @@ async fn read_json_object(
             bad_request("The request body could not be read")
         }
     })?;
-    if body.is_empty() && declared_json != Some(false) {
+    if body.is_empty() && matches!(declared, None | Some(MediaType::Json)) {
         return Ok(None);
     }
-    if declared_json != Some(true) {
-        return Err(unsupported_media_type());
+    match declared {
+        Some(MediaType::Json) => {}
+        Some(MediaType::JsonInAnotherCharset) => {
+            return Err(ApiError::UnsupportedMediaType(
+                "JSON bodies must be UTF-8: send Content-Type: application/json, with no charset or charset=utf-8".into(),
+            ));
+        }
+        None | Some(MediaType::Other) => return Err(unsupported_media_type()),
     }
     if encoded {
         return Err(ApiError::UnsupportedMediaType(
@@ -178,16 +184,42 @@ fn unsupported_media_type() -> ApiError {
     ApiError::UnsupportedMediaType(UNSUPPORTED_MEDIA_TYPE_MESSAGE.into())
 }
 
-/// `application/json`, or any `application/*+json`, with or without parameters.
-fn is_json_media_type(value: &str) -> bool {
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+/// What a `Content-Type` says about a body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MediaType {
+    /// `application/json` or any `application/*+json`, in UTF-8 (no `charset`, or
+    /// `charset=utf-8`), other parameters allowed.
+    Json,
+    /// A JSON media type declaring another charset (`charset=latin1`): refused rather than
+    /// read as UTF-8.
+    JsonInAnotherCharset,
+    Other,
+}
+
+fn media_type(value: &str) -> MediaType {
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if !json {
+        return MediaType::Other;
+    }
+    for parameter in parts {
+        let Some((name, charset)) = parameter.split_once('=') else {
+            continue;
+        };
+        if name.trim().eq_ignore_ascii_case("charset") {
+            let charset = charset.trim();
+            let charset = charset
+                .strip_prefix('"')
+                .and_then(|c| c.strip_suffix('"'))
+                .unwrap_or(charset);
+            if !charset.eq_ignore_ascii_case("utf-8") {
+                return MediaType::JsonInAnotherCharset;
+            }
+        }
+    }
+    MediaType::Json
 }
 
 /// Parses one path segment as a resource id: digits only, 1 ..= i64::MAX.
@@ -300,12 +332,34 @@ mod tests {
 
     #[test]
     fn json_media_types() {
-        assert!(is_json_media_type("application/json"));
-        assert!(is_json_media_type("application/json; charset=utf-8"));
-        assert!(is_json_media_type("Application/JSON"));
-        assert!(is_json_media_type("application/merge-patch+json"));
-        assert!(!is_json_media_type("text/plain"));
-        assert!(!is_json_media_type("application/x-www-form-urlencoded"));
-        assert!(!is_json_media_type("multipart/form-data; boundary=x"));
+        for json in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/json;charset=\"UTF-8\"",
+            "Application/JSON",
+            "application/merge-patch+json",
+            "application/json; version=2",
+        ] {
+            assert_eq!(media_type(json), MediaType::Json, "{json}");
+        }
+        for other_charset in [
+            "application/json; charset=latin1",
+            "application/json; charset=ISO-8859-1",
+            "application/json; charset=utf-16",
+            "application/json; charset=\"utf8\"",
+        ] {
+            assert_eq!(
+                media_type(other_charset),
+                MediaType::JsonInAnotherCharset,
+                "{other_charset}"
+            );
+        }
+        for other in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+        ] {
+            assert_eq!(media_type(other), MediaType::Other, "{other}");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! `/healthz` (the process is up) and `/readyz` (the database answers).
+//! `/healthz` (the process is up) and `/readyz` (the database answers, and the process is
+//! not shutting down).
 
 use axum::Json;
 use axum::extract::State;
@@ -24,10 +25,15 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// The database answers.
+/// The database answers and the process is not shutting down.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "Ready", body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    if state.is_shutting_down() {
+        return Err(ApiError::ServiceUnavailable(
+            "The server is shutting down".into(),
+        ));
+    }
     if crate::db::is_reachable(&state.db).await {
         Ok(Json(
             json!({"status": "ok", "database": crate::db::backend_name(&state.db)}),

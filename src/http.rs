@@ -5,14 +5,16 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use crate::error::{ErrorBody, INTERNAL_MESSAGE, error_response, not_found};
+use tower::ServiceExt;
+
+use crate::error::{ErrorBody, INTERNAL_MESSAGE, bad_request, error_response, not_found};
 use crate::extract::{NOT_FOUND_MESSAGE, UNSUPPORTED_MEDIA_TYPE_MESSAGE, parse_id};
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -131,6 +133,45 @@ fn is_json(response: &Response) -> bool {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// A request with more than one `Authorization` header is `400` on every route: which one
+/// counts would otherwise depend on who reads it (the first, the last, a proxy's choice).
+pub async fn refuse_repeated_authorization(request: Request, next: Next) -> Response {
+    if request
+        .headers()
+        .get_all(AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return bad_request("The request has more than one Authorization header").into_response();
+    }
+    next.run(request).await
+}
+
+/// With CORS on, the CORS layer answers every `OPTIONS` itself; this sends an `OPTIONS` for
+/// a path no route serves to `404` first, as any other method gets. `routes` is the router
+/// itself, asked with an `OPTIONS` of its own: no route has an `OPTIONS` handler, so it
+/// says `405` for a known path and `404` for an unknown one (or a bad id), running no
+/// handler.
+pub async fn options_need_a_route(
+    State(routes): State<axum::Router>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() == Method::OPTIONS {
+        let probe = Request::builder()
+            .method(Method::OPTIONS)
+            .uri(request.uri().clone())
+            .body(Body::empty())
+            .expect("a method and a URI already parsed make a request");
+        let Ok(answer) = routes.oneshot(probe).await;
+        if answer.status() == StatusCode::NOT_FOUND {
+            return route_not_found().await;
+        }
+    }
+    next.run(request).await
 }
 
 /// The router's fallback: no route matches.

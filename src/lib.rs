@@ -7,6 +7,7 @@
 //! place that knows them all.
 
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod client_ip;
 pub mod conditional;
@@ -31,6 +32,7 @@ pub mod rate_limit;
 pub mod router;
 pub mod row_counts;
 pub mod seed;
+pub mod server;
 pub mod session_lifetime;
 pub mod sessions;
 pub mod startup;

@@ -28,7 +28,10 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("starting the tokio runtime");
-    match runtime.block_on(larch::cli::run(cli)) {
+    let result = runtime.block_on(larch::cli::run(cli));
+    // Everything has stopped by now; do not wait on a blocking task that has not.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("larch: {e:#}");

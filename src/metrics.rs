@@ -16,6 +16,8 @@ use crate::state::AppState;
 pub const REQUESTS: &str = "http_requests_total";
 pub const DURATION: &str = "http_request_duration_seconds";
 pub const RATE_LIMITED: &str = "rate_limited_requests_total";
+pub const OPEN_CONNECTIONS: &str = "http_open_connections";
+pub const CONNECTIONS_CLOSED: &str = "http_connections_closed_total";
 
 /// Latency buckets, seconds: from a cached read to a slow Argon2id login.
 const BUCKETS: &[f64] = &[
@@ -55,6 +57,11 @@ pub fn init() {
         RATE_LIMITED,
         "Requests refused with 429 by the auth rate limit, by route"
     );
+    metrics::describe_gauge!(OPEN_CONNECTIONS, "Client connections open now");
+    metrics::describe_counter!(
+        CONNECTIONS_CLOSED,
+        "Client connections the server closed on its own, by reason"
+    );
 }
 
 /// Records one answered request. `route` is the matched template, `None` for no route.
@@ -77,6 +84,20 @@ pub fn record_request(method: &Method, route: Option<&str>, status: u16, elapsed
     ];
     metrics::counter!(REQUESTS, &labels).increment(1);
     metrics::histogram!(DURATION, &labels).record(elapsed.as_secs_f64());
+}
+
+pub fn connection_opened() {
+    metrics::gauge!(OPEN_CONNECTIONS).increment(1.0);
+}
+
+pub fn connection_closed() {
+    metrics::gauge!(OPEN_CONNECTIONS).decrement(1.0);
+}
+
+/// The server closed a connection: `header_timeout`, `keep_alive_timeout`,
+/// `evicted_at_cap` or `shutdown_deadline`.
+pub fn record_connection_closed(reason: &'static str) {
+    metrics::counter!(CONNECTIONS_CLOSED, "reason" => reason).increment(1);
 }
 
 pub fn record_rate_limited(route: &str) {

@@ -105,7 +105,7 @@ pub fn app(state: AppState) -> Router {
     crate::metrics::init();
     let (api, document) = routes();
     let served = document_json(document, config.password_min_length);
-    let routes = api
+    let routes: Router = api
         .layer(Extension(ServedDocument(served.into())))
         .fallback(http::route_not_found)
         // The later `route_layer` runs first: a bad id's 404 still carries its route.
@@ -113,6 +113,12 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn(http::record_route))
         .layer(DefaultBodyLimit::max(config.body_limit))
         .with_state(state);
+
+    let cors = cors_layer(&config.cors_origins);
+    // With CORS on, an OPTIONS on an unknown path must still be 404 (see the middleware).
+    let known_routes = cors
+        .as_ref()
+        .map(|_| middleware::from_fn_with_state(routes.clone(), http::options_need_a_route));
 
     // Outermost first: every response, errors included, gets the request id and headers.
     let layers = ServiceBuilder::new()
@@ -125,8 +131,10 @@ pub fn app(state: AppState) -> Router {
             "default-src 'none'; frame-ancestors 'none'",
         ))
         .layer(security_header(header::CACHE_CONTROL, "no-store"))
-        .option_layer(cors_layer(&config.cors_origins))
+        .option_layer(known_routes)
+        .option_layer(cors)
         .layer(middleware::from_fn(http::json_errors))
+        .layer(middleware::from_fn(http::refuse_repeated_authorization))
         .layer(CatchPanicLayer::custom(http::panic_response))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

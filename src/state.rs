@@ -2,6 +2,7 @@
 //! hasher and the cached counts of filtered lists. Cheap to clone (all shared).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sea_orm::DatabaseConnection;
 
@@ -19,6 +20,8 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// Totals of filtered product searches (see `row_counts::cache`).
     pub product_counts: Arc<CachedCounts>,
+    /// Set when the shutdown begins: `/readyz` then answers `503`.
+    shutting_down: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -35,7 +38,17 @@ impl AppState {
             tokens: Arc::new(tokens),
             passwords,
             product_counts: Arc::default(),
+            shutting_down: Arc::default(),
         }
+    }
+
+    /// From now on the process is stopping: load balancers should send it nothing new.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     /// The configured rules request bodies are judged by.

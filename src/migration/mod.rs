@@ -17,6 +17,7 @@ mod m20261129_000009_fold_key_columns;
 mod m20261129_000010_canonical_emails;
 mod m20261129_000011_create_sessions;
 mod m20261129_000012_email_verification;
+mod m20261130_000011_rate_limit_token_buckets;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000010_canonical_emails::Migration),
             Box::new(m20261129_000011_create_sessions::Migration),
             Box::new(m20261129_000012_email_verification::Migration),
+            Box::new(m20261130_000011_rate_limit_token_buckets::Migration),
         ]
     }
 }

@@ -156,15 +156,59 @@ async fn bodies_must_be_json() {
             .await;
         assert_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     }
+    // JSON in any charset but UTF-8 is refused rather than misread.
+    for content_type in [
+        "application/json; charset=latin1",
+        "application/json; charset=ISO-8859-1",
+        "application/json;charset=\"utf-16\"",
+    ] {
+        let res = app
+            .send_raw(Method::POST, "/auth/register", Some(content_type), valid)
+            .await;
+        let body = assert_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+        assert!(
+            body["message"].as_str().unwrap().contains("UTF-8"),
+            "{body}"
+        );
+    }
     let res = app
         .send_raw(
             Method::POST,
             "/auth/register",
-            Some("application/json; charset=utf-8"),
+            Some("application/json; charset=UTF-8"),
             valid,
         )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+async fn two_authorization_headers_are_400() {
+    let app = spawn_app().await;
+    let user = app.create_user().await;
+    let bearer = format!("Bearer {}", user.access);
+    for (path, second) in [
+        ("/auth/me", bearer.as_str()),
+        ("/auth/me", "Bearer not-a-token"),
+        ("/users/profile", "Basic dXNlcjpwYXNz"),
+        ("/posts", bearer.as_str()),
+    ] {
+        let res = app
+            .client
+            .get(app.url(path))
+            .header("authorization", &bearer)
+            .header("authorization", second)
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(res, StatusCode::BAD_REQUEST).await;
+        assert!(
+            body["message"].as_str().unwrap().contains("Authorization"),
+            "{body}"
+        );
+    }
+    // One is fine.
+    let res = app.get("/auth/me", Some(&user.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
 }
 
 async fn bodies_over_the_limit_are_413() {
@@ -237,6 +281,26 @@ async fn cors_allows_exactly_the_configured_origins() {
         .await
         .unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    // A preflight needs a route like any request: an unknown path (or a bad id) is 404.
+    let preflight = |path: &'static str| {
+        app.client
+            .request(Method::OPTIONS, app.url(path))
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "GET")
+            .send()
+    };
+    for path in ["/nowhere", "/users/abc", "/posts/1/comments", "/"] {
+        assert_error(preflight(path).await.unwrap(), StatusCode::NOT_FOUND).await;
+    }
+    for path in ["/posts", "/posts/1", "/users/1/posts/", "/docs"] {
+        let res = preflight(path).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            res.headers()["access-control-allow-origin"],
+            "https://app.example.com"
+        );
+    }
 }
 
 async fn bad_ids_are_404_before_authentication_and_method_checks() {
@@ -299,6 +363,7 @@ pub fn tests() -> Vec<Test> {
         ids_that_are_not_positive_64_bit_integers_are_404,
         unknown_routes_are_404_and_wrong_methods_405_with_allow,
         bodies_must_be_json,
+        two_authorization_headers_are_400,
         bodies_over_the_limit_are_413,
         timestamps_are_rfc3339_utc_with_z,
         cors_allows_exactly_the_configured_origins,

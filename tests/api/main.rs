@@ -29,8 +29,12 @@
 //! - `concurrency.rs`: `ETag` / `If-None-Match` / `If-Match` on users, posts and products,
 //!   and `Idempotency-Key` on creations.
 //! - `rate_limits.rs`: the per-client limit on the auth endpoints.
+//! - `connections.rs`: slow and idle clients are disconnected, the connection cap, and
+//!   the JSON of the answers hyper makes itself.
 //! - `instances.rs`: several larch processes on one database, and a database that goes
 //!   away and comes back.
+//! - `lifecycle.rs`: SIGTERM (drain, deadline), `kill -9` under write load, and
+//!   `larch backup` under write load, restored.
 //! - `cli.rs`: the binary's commands (`migrate`, `create-admin`, `seed`, `serve`) and its
 //!   configuration (`.env`, production checks, JSON logs).
 //! - `import_flask.rs`: `larch import-flask`, from Flask databases written by the tutorial
@@ -47,19 +51,23 @@
 //! - `client.rs`: `spawn_app` (larch in-process), `TestApp` requests, test users, and
 //!   assertions on the error shape.
 //! - `server.rs`: the real `larch` binary as a server process.
+//! - `raw.rs`: HTTP/1.1 on a bare socket (slow, idle and malformed clients).
 
 mod client;
+mod raw;
 mod runner;
 mod server;
 
 mod auth;
 mod cli;
 mod concurrency;
+mod connections;
 mod conventions;
 mod email_tokens;
 mod errors;
 mod import_flask;
 mod instances;
+mod lifecycle;
 mod migrations;
 mod operations;
 mod posts;
@@ -74,11 +82,13 @@ fn suite() -> Vec<runner::Test> {
         auth::tests(),
         cli::tests(),
         concurrency::tests(),
+        connections::tests(),
         conventions::tests(),
         email_tokens::tests(),
         errors::tests(),
         import_flask::tests(),
         instances::tests(),
+        lifecycle::tests(),
         migrations::tests(),
         operations::tests(),
         posts::tests(),

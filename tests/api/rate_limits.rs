@@ -1,5 +1,5 @@
-//! Rate limits on the auth endpoints, per client IP (`X-Forwarded-For` only from a trusted
-//! proxy).
+//! Rate limits on the auth endpoints: a token bucket per endpoint and client IP
+//! (`X-Forwarded-For` only from a trusted proxy): a burst, then the refill rate.
 
 use std::time::Duration;
 
@@ -8,14 +8,6 @@ use serde_json::json;
 
 use crate::client::{TestApp, assert_error, spawn_app, spawn_app_with};
 use crate::runner::{Test, trials};
-
-/// Waits out the end of a minute so a test's requests fall in one window.
-async fn fresh_window() {
-    let second = chrono::Utc::now().timestamp() % 60;
-    if second > 45 {
-        tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
-    }
-}
 
 async fn login_as(app: &TestApp, forwarded_for: Option<&str>) -> reqwest::Response {
     let mut request = app
@@ -28,9 +20,9 @@ async fn login_as(app: &TestApp, forwarded_for: Option<&str>) -> reqwest::Respon
     request.send().await.unwrap()
 }
 
-async fn auth_posts_are_limited_per_minute_with_retry_after() {
+async fn auth_posts_get_a_burst_then_retry_after() {
+    // 3 a minute, and (unset) a burst of as many.
     let app = spawn_app_with(&[("RATE_LIMIT_AUTH_PER_MINUTE", "3")]).await;
-    fresh_window().await;
     let registered = app
         .register("limited", "limited@example.com", "right-password")
         .await;
@@ -47,7 +39,8 @@ async fn auth_posts_are_limited_per_minute_with_retry_after() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // One token comes back every 20 s.
+    assert!((15..=20).contains(&retry_after), "{retry_after}");
     assert_error(res, StatusCode::TOO_MANY_REQUESTS).await;
     // A correct password does not get past the limit either.
     let res = app.login("limited@example.com", "right-password").await;
@@ -71,6 +64,69 @@ async fn auth_posts_are_limited_per_minute_with_retry_after() {
     }
 }
 
+async fn the_bucket_refills_at_the_configured_rate() {
+    // One a second, two at once.
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_AUTH_PER_MINUTE", "60"),
+        ("RATE_LIMIT_AUTH_BURST", "2"),
+    ])
+    .await;
+    for _ in 0..2 {
+        assert_eq!(
+            login_as(&app, None).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let res = login_as(&app, None).await;
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS).await;
+    // A second later one token is back, and only one.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        login_as(&app, None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_as(&app, None).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // After a quiet spell the whole burst is back.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for _ in 0..2 {
+        assert_eq!(
+            login_as(&app, None).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_as(&app, None).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+async fn concurrent_requests_never_take_the_same_token() {
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_AUTH_PER_MINUTE", "1"),
+        ("RATE_LIMIT_AUTH_BURST", "5"),
+    ])
+    .await;
+    let attempts = (0..20).map(|_| login_as(&app, None));
+    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|res| res.status())
+        .collect();
+    let passed = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((passed, limited), (5, 15), "{statuses:?}");
+}
+
 async fn zero_turns_the_limit_off() {
     let app = spawn_app().await; // the test default is RATE_LIMIT_AUTH_PER_MINUTE=0
     for _ in 0..15 {
@@ -84,7 +140,6 @@ async fn zero_turns_the_limit_off() {
 async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
     // Untrusted peer: a spoofed X-Forwarded-For does not buy a fresh allowance.
     let app = spawn_app_with(&[("RATE_LIMIT_AUTH_PER_MINUTE", "2")]).await;
-    fresh_window().await;
     for i in 0..2 {
         assert_eq!(
             login_as(&app, Some(&format!("198.51.100.{i}")))
@@ -104,7 +159,6 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
         ("TRUSTED_PROXIES", "127.0.0.1,::1"),
     ])
     .await;
-    fresh_window().await;
     for _ in 0..2 {
         assert_eq!(
             login_as(&app, Some("198.51.100.1")).await.status(),
@@ -123,7 +177,9 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
 
 pub fn tests() -> Vec<Test> {
     trials![
-        auth_posts_are_limited_per_minute_with_retry_after,
+        auth_posts_get_a_burst_then_retry_after,
+        the_bucket_refills_at_the_configured_rate,
+        concurrent_requests_never_take_the_same_token,
         zero_turns_the_limit_off,
         forwarded_for_counts_only_behind_a_trusted_proxy
     ]

@@ -43,11 +43,35 @@ impl Server {
 
     /// Stops it with SIGTERM, as a supervisor would, and returns how it exited.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+        self.signal("TERM");
+        self.child.wait().unwrap()
+    }
+
+    /// Sends a signal (`TERM`, `KILL`, …) without waiting.
+    pub fn signal(&self, name: &str) {
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .unwrap();
-        self.child.wait().unwrap()
+        assert!(sent.success(), "kill -{name}");
+    }
+
+    /// Waits up to `limit` for the process to exit; its status, or `None` if it is still
+    /// running.
+    pub async fn exited_within(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if started.elapsed() >= limit {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 
