@@ -18,6 +18,28 @@ use crate::users::model::{self as user, Entity as Users};
 
 /// Rows per INSERT statement: well under every backend's limit on bound parameters.
 const ROWS_PER_INSERT: usize = 500;
+/// Bytes of text per INSERT statement, at most (about): a post's body may be 400 KB, and
+/// MySQL refuses a statement larger than `max_allowed_packet` (16 MiB by default).
+const BYTES_PER_INSERT: usize = 4 << 20;
+
+/// `rows` in runs of at most `ROWS_PER_INSERT` rows and about `BYTES_PER_INSERT` bytes
+/// (a single larger row is a run of its own).
+fn chunks<'a, T>(rows: &'a [&'a T], size: impl Fn(&T) -> usize) -> Vec<&'a [&'a T]> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, row) in rows.iter().enumerate() {
+        let row_bytes = size(row);
+        if i > start && (i - start == ROWS_PER_INSERT || bytes + row_bytes > BYTES_PER_INSERT) {
+            runs.push(&rows[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += row_bytes;
+    }
+    if start < rows.len() {
+        runs.push(&rows[start..]);
+    }
+    runs
+}
 
 pub async fn users_between(
     db: &impl ConnectionTrait,
@@ -56,7 +78,7 @@ pub async fn user_key_holders(
 }
 
 pub async fn insert_users(db: &impl ConnectionTrait, rows: &[&User]) -> Result<(), DbErr> {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    for chunk in chunks(rows, |_| 0) {
         let models = chunk.iter().map(|u| user::ActiveModel {
             id: Set(u.id),
             username: Set(u.username.as_str().to_owned()),
@@ -90,7 +112,7 @@ pub async fn posts_between(
 
 /// Inserts posts and counts them in `row_counts`, in the caller's transaction.
 pub async fn insert_posts(db: &impl ConnectionTrait, rows: &[&Post]) -> Result<(), DbErr> {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    for chunk in chunks(rows, |p| p.title.as_str().len() * 2 + p.body.as_str().len()) {
         let models = chunk.iter().map(|p| post::ActiveModel {
             id: Set(p.id),
             user_id: Set(p.user_id),
@@ -140,7 +162,9 @@ pub async fn sku_holders(
 /// Inserts products, counts them, and bumps the products' change counter (which ends the
 /// cached search totals of every running instance).
 pub async fn insert_products(db: &impl ConnectionTrait, rows: &[&Product]) -> Result<(), DbErr> {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    for chunk in chunks(rows, |p| {
+        p.name.as_str().len() * 2 + p.description.as_str().len()
+    }) {
         let models = chunk.iter().map(|p| product::ActiveModel {
             id: Set(p.id),
             name: Set(p.name.as_str().to_owned()),
@@ -273,4 +297,33 @@ pub async fn raise_next_id(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserts_are_bounded_in_rows_and_bytes() {
+        let sizes: Vec<usize> = vec![10; 1200];
+        let rows: Vec<&usize> = sizes.iter().collect();
+        let runs = chunks(&rows, |n| *n);
+        assert_eq!(
+            runs.iter().map(|r| r.len()).collect::<Vec<_>>(),
+            [500, 500, 200]
+        );
+        let big = [
+            BYTES_PER_INSERT / 2 + 1,
+            BYTES_PER_INSERT / 2 + 1,
+            BYTES_PER_INSERT * 2,
+            1,
+        ];
+        let rows: Vec<&usize> = big.iter().collect();
+        let runs = chunks(&rows, |n| *n);
+        assert_eq!(
+            runs.iter().map(|r| r.len()).collect::<Vec<_>>(),
+            [1, 1, 1, 1]
+        );
+        assert!(chunks::<usize>(&[], |n| *n).is_empty());
+    }
 }
