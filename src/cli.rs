@@ -1,5 +1,5 @@
-//! The command line: `larch serve`, `larch migrate`, `larch create-admin`, `larch seed`,
-//! `larch import-flask`, `larch openapi`, `larch backup`.
+//! The command line: `larch serve`, `larch worker`, `larch jobs`, `larch migrate`,
+//! `larch create-admin`, `larch seed`, `larch import-flask`, `larch openapi`, `larch backup`.
 
 use std::net::SocketAddr;
 
@@ -11,7 +11,9 @@ use crate::config::Config;
 use crate::migration::Migrator;
 use crate::passwords::Password;
 use crate::passwords::PasswordHasher;
-use crate::startup::{Application, connect_database, shutdown_signal};
+use crate::startup::{
+    Application, build_state, connect_database, run_workers_until, shutdown_signal,
+};
 use crate::users::domain::{Email, Role, Username};
 use crate::users::queries::{self as users, NewUser};
 
@@ -36,9 +38,22 @@ pub enum Command {
         /// Do not apply pending migrations before serving.
         #[arg(long)]
         no_migrate: bool,
+        /// Do not run the background workers (jobs such as email, and housekeeping) in
+        /// this process: `larch worker` runs them elsewhere.
+        #[arg(long)]
+        no_workers: bool,
         /// Address to listen on; overrides BIND.
         #[arg(long, value_name = "ADDR")]
         bind: Option<SocketAddr>,
+    },
+    /// Run only the background workers (email jobs and housekeeping), no HTTP server.
+    /// Several may run beside `larch serve` on one database: each job runs on one of them.
+    Worker,
+    /// Show the background jobs: counts by kind and state, and the jobs that failed for
+    /// good (with their error); retry them.
+    Jobs {
+        #[command(subcommand)]
+        action: Option<JobsAction>,
     },
     /// Apply, revert or list schema migrations (default: up).
     Migrate {
@@ -95,6 +110,24 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum JobsAction {
+    /// Counts by kind and state, then the jobs that failed for good (the default).
+    List {
+        /// Failed jobs shown at most.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Put failed jobs back in the queue, with all their attempts.
+    Retry {
+        /// The ids to retry (from `larch jobs list`).
+        ids: Vec<String>,
+        /// Retry every job that failed for good.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum MigrateAction {
     /// Apply pending migrations.
     Up {
@@ -130,12 +163,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::from_env()?;
     crate::telemetry::init(config.log_format);
     match cli.command {
-        Command::Serve { no_migrate, bind } => {
+        Command::Serve {
+            no_migrate,
+            no_workers,
+            bind,
+        } => {
             if let Some(bind) = bind {
-                config.bind = bind;
+                config.rebind(bind);
             }
             let app = Application::build(config, !no_migrate).await?;
+            let app = if no_workers {
+                app.without_workers()
+            } else {
+                app
+            };
             app.run_until(shutdown_signal()).await
+        }
+        Command::Worker => {
+            let (state, mailer) = build_state(config, true).await?;
+            run_workers_until(state, mailer, shutdown_signal()).await
+        }
+        Command::Jobs { action } => {
+            jobs_command(config, action.unwrap_or(JobsAction::List { limit: 50 })).await
         }
         Command::Migrate { action } => {
             migrate(&config, action.unwrap_or(MigrateAction::Up { steps: None })).await
@@ -185,6 +234,64 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+async fn jobs_command(config: Config, action: JobsAction) -> anyhow::Result<()> {
+    use crate::jobs::{Jobs, admin};
+    let db = connect_database(&config, false).await?;
+    let Some(jobs) = Jobs::connect(&config.jobs, &db).await? else {
+        bail!("there is no job queue: on MySQL, set JOBS_URL=redis://…");
+    };
+    match action {
+        JobsAction::List { limit } => {
+            let counts = admin::counts(&jobs).await?;
+            println!("{}", jobs.describe());
+            if counts.is_empty() {
+                println!("no jobs");
+            } else {
+                println!("{:<24} {:<8} {:>8}", "KIND", "STATE", "JOBS");
+                for count in &counts {
+                    println!("{:<24} {:<8} {:>8}", count.kind, count.state, count.jobs);
+                }
+            }
+            let failed = admin::failed(&jobs, limit).await?;
+            if !failed.is_empty() {
+                println!("\nfailed for good (retry with `larch jobs retry ID…` or `--all`):");
+                println!("{:<28} {:<24} {:>8}  ERROR", "ID", "KIND", "ATTEMPTS");
+                for job in failed {
+                    println!(
+                        "{:<28} {:<24} {:>8}  {}",
+                        job.id, job.kind, job.attempts, job.error
+                    );
+                }
+            }
+        }
+        JobsAction::Retry { ids, all } => {
+            let ids = if all {
+                admin::failed(&jobs, i64::MAX)
+                    .await?
+                    .into_iter()
+                    .map(|j| j.id)
+                    .collect()
+            } else if ids.is_empty() {
+                bail!("name the jobs to retry, or pass --all");
+            } else {
+                ids
+            };
+            let mut missing = Vec::new();
+            for id in &ids {
+                if admin::retry(&jobs, id).await? {
+                    println!("queued again: {id}");
+                } else {
+                    missing.push(id.as_str());
+                }
+            }
+            if !missing.is_empty() {
+                bail!("not a job that failed for good: {}", missing.join(", "));
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn migrate(config: &Config, action: MigrateAction) -> anyhow::Result<()> {
     // One connection, as `serve` migrates: on SQLite each connection keeps its own copy of
     // the schema, and a pooled one that read it before a migration could refuse the next.
@@ -194,6 +301,7 @@ async fn migrate(config: &Config, action: MigrateAction) -> anyhow::Result<()> {
             Migrator::up(&db, steps)
                 .await
                 .context("applying migrations")?;
+            crate::jobs::migrate(&db).await?;
             println!("migrations applied");
         }
         MigrateAction::Down { steps } => {

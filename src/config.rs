@@ -68,6 +68,8 @@ pub struct Config {
     pub database_max_connections: u32,
     /// Email: where it goes, from whom, and the links in it.
     pub mail: MailConfig,
+    /// Background jobs: where the queue is, and how failed jobs are retried.
+    pub jobs: JobsConfig,
     /// How long a client has to send a complete request head (from connecting, or from the
     /// first byte of a later request on a kept-alive connection).
     pub header_read_timeout: Duration,
@@ -107,6 +109,7 @@ impl std::fmt::Debug for Config {
             .field("body_limit", &self.body_limit)
             .field("request_timeout", &self.request_timeout)
             .field("mail", &self.mail)
+            .field("jobs", &self.jobs)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("keep_alive_timeout", &self.keep_alive_timeout)
             .field("max_connections", &self.max_connections)
@@ -186,6 +189,18 @@ impl Config {
 
         let bind = parse_var(&get, "BIND", "127.0.0.1:8000".parse()?)?;
         let mail = MailConfig::from_lookup(&get, environment, bind)?;
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let jobs = JobsConfig::from_lookup(&get)?;
+        if mail.require_verification
+            && environment == Environment::Production
+            && jobs.url.is_none()
+            && is_mysql(&database_url)
+        {
+            bail!(
+                "REQUIRE_EMAIL_VERIFICATION=true on MySQL needs JOBS_URL=redis://…: emails are \
+                 sent by background jobs, whose queue cannot live in MySQL"
+            );
+        }
         let rate_limit_auth_per_minute = parse_var(&get, "RATE_LIMIT_AUTH_PER_MINUTE", 10u32)?;
         if rate_limit_auth_per_minute > 60_000 {
             bail!("RATE_LIMIT_AUTH_PER_MINUTE must be at most 60000");
@@ -206,7 +221,7 @@ impl Config {
 
         Ok(Config {
             environment,
-            database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            database_url,
             bind,
             jwt_secret,
             access_token_ttl: lifetime(&get, "JWT_ACCESS_TOKEN_EXPIRES", 900)?,
@@ -251,6 +266,7 @@ impl Config {
             shutdown_grace,
             shutdown_drain,
             mail,
+            jobs,
         })
     }
 }
@@ -349,6 +365,121 @@ impl MailConfig {
             email_verify_ttl: lifetime(get, "EMAIL_VERIFY_TOKEN_EXPIRES", 86_400)?,
             require_verification,
         })
+    }
+}
+
+fn is_mysql(database_url: &str) -> bool {
+    database_url.starts_with("mysql:") || database_url.starts_with("mariadb:")
+}
+
+/// Background jobs (`JOBS_*`): the queue lives in larch's own database (SQLite or
+/// PostgreSQL) unless `JOBS_URL` points at Redis, which MySQL deployments need. A failed
+/// attempt is retried after a growing delay (`JOBS_RETRY_MIN_MS` doubling up to
+/// `JOBS_RETRY_MAX_SECONDS`, with jitter) until `JOBS_MAX_ATTEMPTS`; then the job is kept
+/// as failed. The defaults retry first within 30 s and for the last time within a day.
+#[derive(Clone)]
+pub struct JobsConfig {
+    /// `redis://…`; `None`: the queue is in the database.
+    pub url: Option<String>,
+    /// The queue's name (jobs of one name are run only by workers of that name).
+    pub queue: String,
+    pub max_attempts: u32,
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+    /// One attempt may take this long (an SMTP server that accepts and then stalls).
+    pub attempt_timeout: Duration,
+    /// Jobs one worker process runs at once.
+    pub concurrency: usize,
+    /// How often an idle worker looks for new jobs (SQLite and Redis; PostgreSQL is told).
+    pub poll_interval: Duration,
+    /// How often a worker says it is alive; a job whose worker missed two is run again
+    /// elsewhere (after a crash).
+    pub heartbeat: Duration,
+    /// How often housekeeping (expired tokens, sessions, idempotency keys) runs.
+    pub housekeeping_interval: Duration,
+}
+
+impl std::fmt::Debug for JobsConfig {
+    // By hand: a Redis URL may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobsConfig")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("queue", &self.queue)
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_min", &self.retry_min)
+            .field("retry_max", &self.retry_max)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("concurrency", &self.concurrency)
+            .field("poll_interval", &self.poll_interval)
+            .field("heartbeat", &self.heartbeat)
+            .field("housekeeping_interval", &self.housekeeping_interval)
+            .finish()
+    }
+}
+
+impl JobsConfig {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let url = get("JOBS_URL")
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty());
+        if let Some(url) = &url
+            && !url.starts_with("redis://")
+        {
+            bail!("JOBS_URL must start with redis:// (unset, the queue is in DATABASE_URL)");
+        }
+        let queue = get("JOBS_QUEUE").unwrap_or_else(|| "larch::email".to_owned());
+        if queue.is_empty() || queue.len() > 100 || !queue.bytes().all(|b| b.is_ascii_graphic()) {
+            bail!("JOBS_QUEUE must be 1-100 printable ASCII characters");
+        }
+        let max_attempts = parse_var(get, "JOBS_MAX_ATTEMPTS", 12u32)?;
+        if !(1..=100).contains(&max_attempts) {
+            bail!("JOBS_MAX_ATTEMPTS must be between 1 and 100");
+        }
+        let retry_min = Duration::from_millis(parse_var(get, "JOBS_RETRY_MIN_MS", 10_000u64)?);
+        let retry_max = seconds(get, "JOBS_RETRY_MAX_SECONDS", 14_400)?;
+        if retry_min.is_zero() || retry_min > retry_max {
+            bail!("JOBS_RETRY_MIN_MS must be at least 1 and at most JOBS_RETRY_MAX_SECONDS");
+        }
+        let poll_interval = Duration::from_millis(parse_var(get, "JOBS_POLL_INTERVAL_MS", 500u64)?);
+        if !(10..=60_000).contains(&poll_interval.as_millis()) {
+            bail!("JOBS_POLL_INTERVAL_MS must be between 10 and 60000");
+        }
+        Ok(JobsConfig {
+            url,
+            queue,
+            max_attempts,
+            retry_min,
+            retry_max,
+            attempt_timeout: seconds(get, "JOBS_ATTEMPT_TIMEOUT_SECONDS", 60)?,
+            concurrency: positive(
+                parse_var(get, "JOBS_CONCURRENCY", 4usize)?,
+                "JOBS_CONCURRENCY",
+            )?,
+            poll_interval,
+            heartbeat: seconds(get, "JOBS_HEARTBEAT_SECONDS", 30)?,
+            housekeeping_interval: seconds(get, "HOUSEKEEPING_INTERVAL_SECONDS", 300)?,
+        })
+    }
+}
+
+impl Config {
+    /// Listens on `bind` instead (`larch serve --bind`). Links in emails follow when they
+    /// were derived from `BIND` (no `PUBLIC_URL` set).
+    pub fn rebind(&mut self, bind: SocketAddr) {
+        let derived = format!("http://{}", self.bind);
+        if self.mail.public_url == derived {
+            let public_url = format!("http://{bind}");
+            for link in [
+                &mut self.mail.password_reset_url,
+                &mut self.mail.email_verify_url,
+            ] {
+                if let Some(rest) = link.strip_prefix(&derived) {
+                    *link = format!("{public_url}{rest}");
+                }
+            }
+            self.mail.public_url = public_url;
+        }
+        self.bind = bind;
     }
 }
 

@@ -46,6 +46,18 @@ impl<T: FromJsonObject> FromRequest<AppState> for ValidJson<T> {
     }
 }
 
+/// A body that may be left out: `None` when there is no body at all; a body that is there
+/// must be a JSON object, checked as `JsonObject` checks it.
+pub struct MaybeJsonObject(pub Option<Map<String, Value>>);
+
+impl FromRequest<AppState> for MaybeJsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        read_json_object(req, state).await.map(MaybeJsonObject)
+    }
+}
+
 /// The query string read as `T` (every bad parameter reported at once).
 pub struct ValidQuery<T>(pub T);
 

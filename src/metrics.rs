@@ -112,6 +112,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     handle.run_upkeep();
     let mut text = handle.render();
     text.push_str(&pool_gauges(&state.db));
+    text.push_str(&job_gauges(&state).await);
     (
         [(
             header::CONTENT_TYPE,
@@ -120,6 +121,33 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// The job queue now, by kind and state (`queued`, `running`, `done`, `failed` for good):
+/// read from the queue at scrape time, so every instance reports the shared queue.
+async fn job_gauges(state: &AppState) -> String {
+    let Some(jobs) = &state.jobs else {
+        return String::new();
+    };
+    let counts = match crate::jobs::admin::counts(jobs).await {
+        Ok(counts) => counts,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the job queue for /metrics failed");
+            return String::new();
+        }
+    };
+    let queue = &jobs.config().queue;
+    let mut text = String::from(
+        "# HELP jobs_in_queue Background jobs in the queue now, by kind and state\n\
+         # TYPE jobs_in_queue gauge\n",
+    );
+    for count in counts {
+        text.push_str(&format!(
+            "jobs_in_queue{{queue=\"{queue}\",kind=\"{}\",state=\"{}\"}} {}\n",
+            count.kind, count.state, count.jobs
+        ));
+    }
+    text
 }
 
 /// The pool's state now, in Prometheus text (read at scrape time rather than kept as gauges

@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use crate::openapi::{self, ApiDoc, ServedDocument};
 use crate::state::AppState;
-use crate::{auth, health, http, idempotency, metrics, posts, products, sessions, users};
+use crate::{auth, health, http, idempotency, metrics, posts, products, recovery, sessions, users};
 
 /// Every route, and the document that describes exactly those routes.
 pub fn routes() -> (Router<AppState>, OpenApiDocument) {
@@ -35,6 +35,9 @@ pub fn routes() -> (Router<AppState>, OpenApiDocument) {
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(openapi::docs_page))
         .route("/docs/{file}", get(openapi::docs_asset))
+        // The pages the default links in emails open
+        .routes(routes!(recovery::routes::reset_password_page))
+        .routes(routes!(recovery::routes::verify_email_page))
         // /auth
         .routes(routes!(auth::routes::register))
         .routes(routes!(auth::routes::login))
@@ -43,6 +46,10 @@ pub fn routes() -> (Router<AppState>, OpenApiDocument) {
         .routes(routes!(auth::routes::logout))
         .routes(routes!(auth::routes::logout_all))
         .routes(routes!(auth::routes::change_password))
+        .routes(routes!(recovery::routes::request_password_reset))
+        .routes(routes!(recovery::routes::confirm_password_reset))
+        .routes(routes!(recovery::routes::verify_email))
+        .routes(routes!(recovery::routes::resend_verification))
         .routes(routes!(
             sessions::routes::list_own_sessions,
             sessions::routes::end_other_sessions
@@ -60,6 +67,7 @@ pub fn routes() -> (Router<AppState>, OpenApiDocument) {
             sessions::routes::list_user_sessions,
             sessions::routes::end_user_sessions
         ))
+        .routes(routes!(recovery::routes::admin_password_reset))
         .routes(routes!(posts::routes::list_user_posts))
         .routes(routes!(posts::routes::get_user_post))
         // /posts

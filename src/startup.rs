@@ -14,10 +14,13 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::db::redact_url;
+use crate::jobs::{self, Jobs, Workers};
+use crate::mail::Mailer;
 use crate::migration::Migrator;
+use crate::recovery::emails::EmailJobs;
 use crate::session_lifetime::SessionLifetime;
 use crate::state::AppState;
-use crate::{db, idempotency, rate_limit, router, server, sessions};
+use crate::{db, email_tokens, idempotency, rate_limit, router, server, sessions};
 
 /// Applies pending migrations (unless told not to), then opens the serving pool.
 pub async fn connect_database(
@@ -30,6 +33,7 @@ pub async fn connect_database(
         Migrator::up(&db, None)
             .await
             .context("applying migrations")?;
+        jobs::migrate(&db).await?;
         return Ok(db);
     }
     if migrate {
@@ -40,6 +44,7 @@ pub async fn connect_database(
         Migrator::up(&migrator, None)
             .await
             .context("applying migrations")?;
+        jobs::migrate(&migrator).await?;
         migrator
             .close()
             .await
@@ -52,11 +57,74 @@ pub async fn connect_database(
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    mailer: Option<Mailer>,
+    run_workers: bool,
+}
+
+/// The state every process needs (the pool, the job queue) and the mailer its workers
+/// send with; says at start where jobs and emails go.
+pub async fn build_state(
+    config: Config,
+    migrate: bool,
+) -> anyhow::Result<(AppState, Option<Mailer>)> {
+    let db = connect_database(&config, migrate).await?;
+    let jobs = Jobs::connect(&config.jobs, &db).await?;
+    let mailer = Mailer::from_config(&config.mail, config.environment)?;
+    match &jobs {
+        Some(jobs) => tracing::info!("{}", jobs.describe()),
+        None => tracing::warn!(
+            "no queue for background jobs: on MySQL, set JOBS_URL=redis://…; until then no \
+             email is sent and the endpoints that send email answer 503"
+        ),
+    }
+    let about_mail = Mailer::describe(mailer.as_ref(), &config.mail);
+    match &mailer {
+        Some(Mailer::Smtp { .. }) => tracing::info!("{about_mail}"),
+        _ => tracing::warn!("{about_mail}"),
+    }
+    let sends_email = mailer.is_some();
+    Ok((
+        AppState::new(config, db).with_jobs(jobs, sends_email),
+        mailer,
+    ))
+}
+
+/// Starts the background workers of this process: the job worker (when there is a queue
+/// and a mailer) and the housekeeping schedule. They run until `stop` turns true.
+pub fn start_workers(
+    state: &AppState,
+    mailer: Option<Mailer>,
+    stop: watch::Receiver<bool>,
+) -> Workers {
+    let job_queue = match (&state.jobs, mailer) {
+        (Some(jobs), Some(mailer)) => Some((jobs, mailer)),
+        _ => None,
+    };
+    let perform = job_queue.as_ref().map(|(_, mailer)| {
+        EmailJobs::new(state.db.clone(), state.config.mail.clone(), mailer.clone())
+            as std::sync::Arc<dyn jobs::Perform>
+    });
+    let housekeeping: jobs::Housekeeping = {
+        let state = state.clone();
+        let stop = stop.clone();
+        std::sync::Arc::new(move || {
+            let state = state.clone();
+            let stop = stop.clone();
+            Box::pin(async move { housekeeping_round(&state, &stop).await })
+        })
+    };
+    Workers::start(
+        job_queue.map(|(jobs, _)| jobs).zip(perform),
+        housekeeping,
+        state.config.jobs.housekeeping_interval,
+        stop,
+    )
 }
 
 impl Application {
     pub async fn build(config: Config, migrate: bool) -> anyhow::Result<Self> {
-        let db = connect_database(&config, migrate).await?;
+        let (state, mailer) = build_state(config, migrate).await?;
+        let config = state.config.clone();
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
@@ -68,8 +136,16 @@ impl Application {
         );
         Ok(Application {
             listener,
-            state: AppState::new(config, db),
+            state,
+            mailer,
+            run_workers: true,
         })
+    }
+
+    /// Serve without background workers (another process runs them: `larch worker`).
+    pub fn without_workers(mut self) -> Self {
+        self.run_workers = false;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -91,8 +167,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let config = &self.state.config;
-        let (stop_housekeeping, stop) = watch::channel(false);
-        let housekeeping = tokio::spawn(housekeeping(self.state.clone(), stop));
+        let (stop_workers, stop) = watch::channel(false);
+        let workers = self
+            .run_workers
+            .then(|| start_workers(&self.state, self.mailer.clone(), stop));
         // Descriptors kept for the pool (three per SQLite connection: the file, its WAL and
         // shared memory), the listener, logs and migrations.
         let reserved = 3 * config.database_max_connections as usize + 32;
@@ -113,23 +191,18 @@ impl Application {
             shutdown,
             move || {
                 state.begin_shutdown();
-                stop_housekeeping.send_replace(true);
+                stop_workers.send_replace(true);
             },
         )
         .await;
         let deadline = outcome
             .shutdown_began
             .map_or_else(tokio::time::Instant::now, |began| began + grace);
-        // Housekeeping stops at its next safe point (between statements, each atomic); if
-        // it is still in one statement at the deadline, that statement is abandoned and
-        // rolled back by the database.
-        let mut housekeeping = housekeeping;
-        if tokio::time::timeout_at(deadline, &mut housekeeping)
-            .await
-            .is_err()
-        {
-            tracing::warn!("housekeeping did not stop in time; abandoning it");
-            housekeeping.abort();
+        // Workers stop at a safe point: a job between attempts, housekeeping between two
+        // statements (each atomic). Whatever is still running at the deadline is abandoned:
+        // a statement is rolled back by the database, a job runs again on a worker later.
+        if let Some(workers) = workers {
+            workers.stopped(deadline).await;
         }
         let close = self.state.db.clone().close();
         let until = deadline.max(tokio::time::Instant::now() + Duration::from_millis(100));
@@ -144,19 +217,6 @@ impl Application {
 /// The part of the grace period kept for stopping housekeeping and closing the pool, after
 /// the connections.
 const CLOSING_TIME: Duration = Duration::from_millis(500);
-
-/// Periodic clean-up that never blocks a request, every five minutes. Stops when `stop`
-/// turns true, at the next point between two statements.
-async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
-    let mut every = tokio::time::interval(Duration::from_secs(300));
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = stop.wait_for(|stop| *stop) => return,
-        }
-        housekeeping_round(&state, &stop).await;
-    }
-}
 
 /// One round of clean-up, now (the periodic task runs the same).
 pub async fn housekeep_once(state: &AppState) {
@@ -200,6 +260,47 @@ async fn housekeeping_round(state: &AppState, stop: &watch::Receiver<bool>) {
     if let Err(e) = rate_limit::delete_expired(db, now).await {
         tracing::warn!(error = %e, "removing full rate-limit buckets failed");
     }
+    if *stop.borrow() {
+        return;
+    }
+    match email_tokens::delete_spent(db, cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "spent email tokens removed"),
+        Err(e) => tracing::warn!(error = %e, "removing spent email tokens failed"),
+    }
+    if *stop.borrow() {
+        return;
+    }
+    // Finished jobs are kept a week for `larch jobs` to show; failed ones until retried.
+    if let Some(jobs) = &state.jobs {
+        match jobs::admin::delete_done(jobs, now - chrono::Duration::days(7)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "finished jobs removed"),
+            Err(e) => tracing::warn!(error = %e, "removing finished jobs failed"),
+        }
+    }
+}
+
+/// Runs only the background workers (`larch worker`) until `shutdown`, then stops them
+/// within the grace period.
+pub async fn run_workers_until(
+    state: AppState,
+    mailer: Option<Mailer>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    if state.jobs.is_none() || mailer.is_none() {
+        tracing::warn!("this worker has no job queue or no mailer: it runs only housekeeping");
+    }
+    let (stop_workers, stop) = watch::channel(false);
+    let workers = start_workers(&state, mailer, stop);
+    tracing::info!("larch worker running");
+    shutdown.await;
+    stop_workers.send_replace(true);
+    let deadline = tokio::time::Instant::now() + state.config.shutdown_grace;
+    workers.stopped(deadline).await;
+    state.db.close().await.ok();
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

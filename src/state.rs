@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
+use crate::jobs::Jobs;
 use crate::passwords::PasswordHasher;
 use crate::row_counts::CachedCounts;
 use crate::tokens::TokenKeys;
@@ -20,6 +21,10 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// Totals of filtered product searches (see `row_counts::cache`).
     pub product_counts: Arc<CachedCounts>,
+    /// The background-job queue; `None` on MySQL without `JOBS_URL`.
+    pub jobs: Option<Jobs>,
+    /// Whether emails go anywhere (SMTP, or the log outside production).
+    pub sends_email: bool,
     /// Set when the shutdown begins: `/readyz` then answers `503`.
     shutting_down: Arc<AtomicBool>,
 }
@@ -38,8 +43,23 @@ impl AppState {
             tokens: Arc::new(tokens),
             passwords,
             product_counts: Arc::default(),
+            jobs: None,
+            sends_email: false,
             shutting_down: Arc::default(),
         }
+    }
+
+    /// With this job queue, and whether emails go anywhere.
+    pub fn with_jobs(mut self, jobs: Option<Jobs>, sends_email: bool) -> Self {
+        self.jobs = jobs;
+        self.sends_email = sends_email;
+        self
+    }
+
+    /// The queue for emails, when this server sends them: `None` answers `503` on the
+    /// endpoints whose point is an email.
+    pub fn email_jobs(&self) -> Option<&Jobs> {
+        self.jobs.as_ref().filter(|_| self.sends_email)
     }
 
     /// From now on the process is stopping: load balancers should send it nothing new.
@@ -49,6 +69,17 @@ impl AppState {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Queues an email job, if this server sends email. For emails that report or follow a
+    /// change that has happened either way (a notice, the link after registering): a queue
+    /// that cannot take the job is logged, and the request still succeeds.
+    pub async fn queue_email(&self, job: crate::jobs::Job) {
+        if let Some(jobs) = self.email_jobs()
+            && let Err(e) = jobs.push(job).await
+        {
+            tracing::warn!(error = %e, "an email job could not be queued");
+        }
     }
 
     /// The configured rules request bodies are judged by.

@@ -12,6 +12,7 @@ use crate::conditional::{JsonWithEtag, Preconditions};
 use crate::db::begin_write;
 use crate::error::{ApiError, ApiResult, conflict, forbidden, unauthorized};
 use crate::extract::{NoBody, ValidJson};
+use crate::jobs::Job;
 use crate::passwords::{PASSWORD_MAX_LENGTH, needs_rehash};
 use crate::rate_limit::AuthRateLimit;
 use crate::session_lifetime::SessionLifetime;
@@ -59,6 +60,10 @@ pub async fn register(
     )
     .await?;
     tracing::info!(user_id = user.id, "user registered");
+    // Registration never fails because of email: a queue that cannot take the job is logged.
+    state
+        .queue_email(Job::VerifyEmail { user_id: user.id })
+        .await;
     Ok((StatusCode::CREATED, Json(UserResponse::full(&user))))
 }
 
@@ -69,6 +74,7 @@ pub async fn register(
     responses(
         (status = 200, description = "A new access and refresh token", body = TokenPair),
         (status = 401, description = "Bad credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "Right password, but the address is not verified and REQUIRE_EMAIL_VERIFICATION is on", body = crate::error::ErrorBody),
         (status = 429, description = "Rate limit hit (per client IP)", body = crate::error::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
@@ -94,6 +100,12 @@ pub async fn login(
         return Err(invalid_credentials());
     }
     let user = user.ok_or_else(invalid_credentials)?;
+    // Only after the password is known to be right: a wrong one stays the same 401.
+    if state.config.mail.require_verification && !user.email_verified {
+        return Err(forbidden(
+            "Email address not verified: follow the link in the verification email, or ask for a new one",
+        ));
+    }
     if needs_rehash(&user.password_hash) {
         upgrade_password_hash(&state, &user, password).await;
     }
@@ -260,5 +272,11 @@ pub async fn change_password(
         user_id = caller.id(),
         "password changed; refresh tokens revoked"
     );
+    state
+        .queue_email(Job::PasswordChanged {
+            user_id: caller.id(),
+            email: caller.0.email.clone(),
+        })
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

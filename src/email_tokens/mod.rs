@@ -127,6 +127,16 @@ pub async fn consume(
     Ok(row)
 }
 
+/// Takes back a token whose email could not be sent: it no longer counts against the
+/// per-address cap, and nobody holds it.
+pub async fn withdraw(db: &impl ConnectionTrait, token: &str) -> Result<(), DbErr> {
+    Entity::delete_many()
+        .filter(Column::TokenHash.eq(fingerprint(token)))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Removes tokens that can no longer be used (expired or used before `before`).
 pub async fn delete_spent(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, DbErr> {
     Ok(Entity::delete_many()

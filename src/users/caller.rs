@@ -52,3 +52,23 @@ impl FromRequestParts<AppState> for AuthUser {
         Ok(AuthUser(user, SessionId(session_id)))
     }
 }
+
+/// The caller when the request carries a bearer token (which must then be valid: `401`
+/// otherwise), `None` when it carries none.
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for MaybeAuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if !parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            return Ok(MaybeAuthUser(None));
+        }
+        AuthUser::from_request_parts(parts, state)
+            .await
+            .map(|caller| MaybeAuthUser(Some(caller)))
+    }
+}

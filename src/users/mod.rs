@@ -8,4 +8,4 @@ pub mod queries;
 pub mod routes;
 pub mod types;
 
-pub use caller::AuthUser;
+pub use caller::{AuthUser, MaybeAuthUser};

@@ -168,6 +168,24 @@ pub async fn replace_password_hash(
     Ok(result.rows_affected == 1)
 }
 
+/// Marks the user's address verified, if it is still `email` (the address the link was
+/// sent to). Returns whether it was.
+pub async fn mark_email_verified(
+    db: &impl ConnectionTrait,
+    id: i64,
+    email: &str,
+) -> Result<bool, DbErr> {
+    let result = Users::update_many()
+        .col_expr(user::Column::EmailVerified, Expr::value(true))
+        .col_expr(user::Column::UpdatedAt, Expr::value(crate::time::now()))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::Email.eq(email))
+        .filter(user::Column::EmailVerified.eq(false))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Replaces a hash of an older scheme (werkzeug's, from `larch import-flask`) by the
 /// Argon2id hash of the same password, made at a successful login, if it is still
 /// `current`. The account has not changed as its owner sees it, so `updated_at` stays.

@@ -15,6 +15,7 @@ use crate::conditional::{JsonWithEtag, Preconditions, etag_of_value};
 use crate::db::{begin_write, retry_transient};
 use crate::error::{ApiResult, forbidden, not_found, unprocessable};
 use crate::extract::{JsonObject, PathId, ValidQuery};
+use crate::jobs::Job;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::validation::FromJsonObject;
@@ -110,21 +111,31 @@ pub async fn update_user(
         return Err(forbidden("Only admins can change roles"));
     }
 
-    let updated =
+    let (previous_email, updated) =
         retry_transient(|| apply_changes(&state.db, &caller, &preconditions, id, changes.clone()))
             .await?;
+    if updated.email != previous_email {
+        // The new address is unverified: it gets a link; the old one is told.
+        state.queue_email(Job::VerifyEmail { user_id: id }).await;
+        state
+            .queue_email(Job::EmailChanged {
+                user_id: id,
+                old_email: previous_email,
+            })
+            .await;
+    }
     JsonWithEtag::ok(&UserResponse::seen_by(&updated, &caller.0))
 }
 
 /// The transaction of an update: checked against `If-Match` and the last-admin rule under
-/// lock.
+/// lock. Returns the address before the change, and the user after it.
 async fn apply_changes(
     db: &DatabaseConnection,
     caller: &AuthUser,
     preconditions: &Preconditions,
     id: i64,
     changes: UserChanges,
-) -> ApiResult<user::Model> {
+) -> ApiResult<(String, user::Model)> {
     let tx = begin_write(db).await?;
     // Admin rows first, then the target: every writer takes locks in this order, so two
     // admins demoting each other wait for one another.
@@ -144,9 +155,10 @@ async fn apply_changes(
         role: changes.role.filter(|r| r.as_str() != target.role),
         ..changes
     };
+    let previous_email = target.email.clone();
     let updated = queries::update(&tx, target, changes).await?;
     tx.commit().await?;
-    Ok(updated)
+    Ok((previous_email, updated))
 }
 
 /// `DELETE /users/{id}`: the user themself or an admin; takes their posts and tokens with

@@ -44,12 +44,56 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database(dir.path()).await;
+    let mut app = spawn_app_on(&database_url, vars).await;
+    app._dir = Some(dir);
+    app
+}
+
+/// The background-job settings of the tests: quick polls, retries and orphan recovery. On
+/// MySQL the queue is in Redis (`LARCH_TEST_REDIS_URL`), one queue per test database.
+pub fn jobs_env(database_url: &str) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("JOBS_POLL_INTERVAL_MS".to_owned(), "50".to_owned()),
+        ("JOBS_HEARTBEAT_SECONDS".to_owned(), "1".to_owned()),
+        ("JOBS_RETRY_MIN_MS".to_owned(), "100".to_owned()),
+        ("JOBS_RETRY_MAX_SECONDS".to_owned(), "1".to_owned()),
+        ("JOBS_MAX_ATTEMPTS".to_owned(), "3".to_owned()),
+    ];
+    if database_url.starts_with("mysql:")
+        && let Some(redis) = redis_url()
+    {
+        let database = database_url.rsplit('/').next().unwrap_or("larch");
+        env.push(("JOBS_URL".to_owned(), redis));
+        env.push(("JOBS_QUEUE".to_owned(), format!("larch-test::{database}")));
+    }
+    env
+}
+
+/// The Redis the MySQL backend's job queue is tested on.
+pub fn redis_url() -> Option<String> {
+    std::env::var("LARCH_TEST_REDIS_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Skips the running test on MySQL when there is no Redis for its job queue.
+pub fn require_job_queue() {
+    if crate::runner::current_backend() == crate::runner::Backend::MySql && redis_url().is_none() {
+        crate::runner::skip(
+            "on MySQL the job queue is in Redis: set LARCH_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379)",
+        );
+    }
+}
+
+/// Starts larch on an existing database (another instance of the same deployment).
+pub async fn spawn_app_on(database_url: &str, vars: &[(&str, &str)]) -> TestApp {
     let mut env: HashMap<String, String> = HashMap::from([
         ("LARCH_ENV".into(), "testing".into()),
         ("BIND".into(), "127.0.0.1:0".into()),
-        ("DATABASE_URL".into(), database_url),
+        ("DATABASE_URL".into(), database_url.to_owned()),
         ("RATE_LIMIT_AUTH_PER_MINUTE".into(), "0".into()),
     ]);
+    env.extend(jobs_env(database_url));
     for (k, v) in vars {
         env.insert((*k).into(), (*v).into());
     }
@@ -69,7 +113,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
             .build()
             .unwrap(),
         state,
-        _dir: Some(dir),
+        _dir: None,
     }
 }
 

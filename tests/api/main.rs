@@ -42,6 +42,12 @@
 //! - `migrations.rs`: upgrading a database whose rows were written under earlier rules
 //!   (canonical emails, case-folded search keys).
 //! - `email_tokens.rs`: the rules of the single-use tokens sent in emails.
+//! - `password_reset.rs`: `/auth/password-reset`, `/auth/password-reset/confirm`,
+//!   `/users/{id}/password-reset`, through a real SMTP server (`smtp.rs`).
+//! - `verify_email.rs`: `/auth/verify-email`, `/auth/verify-email/resend`, what registration
+//!   and an address change send, `REQUIRE_EMAIL_VERIFICATION`, the pages the links open.
+//! - `jobs.rs`: the background jobs behind every email: retries, failed jobs and
+//!   `larch jobs`, `kill -9`, two instances, `larch worker`.
 //! - `tutorial.rs`: the Flask tutorial's own tests, ported.
 //!
 //! And the machinery:
@@ -52,11 +58,14 @@
 //!   assertions on the error shape.
 //! - `server.rs`: the real `larch` binary as a server process.
 //! - `raw.rs`: HTTP/1.1 on a bare socket (slow, idle and malformed clients).
+//! - `smtp.rs`: a real SMTP server in the test process (mailin-embedded), and reading what
+//!   it received.
 
 mod client;
 mod raw;
 mod runner;
 mod server;
+mod smtp;
 
 mod auth;
 mod cli;
@@ -67,15 +76,18 @@ mod email_tokens;
 mod errors;
 mod import_flask;
 mod instances;
+mod jobs;
 mod lifecycle;
 mod migrations;
 mod operations;
+mod password_reset;
 mod posts;
 mod products;
 mod rate_limits;
 mod sessions;
 mod tutorial;
 mod users;
+mod verify_email;
 
 fn suite() -> Vec<runner::Test> {
     [
@@ -88,15 +100,18 @@ fn suite() -> Vec<runner::Test> {
         errors::tests(),
         import_flask::tests(),
         instances::tests(),
+        jobs::tests(),
         lifecycle::tests(),
         migrations::tests(),
         operations::tests(),
+        password_reset::tests(),
         posts::tests(),
         products::tests(),
         rate_limits::tests(),
         sessions::tests(),
         tutorial::tests(),
         users::tests(),
+        verify_email::tests(),
     ]
     .into_iter()
     .flatten()

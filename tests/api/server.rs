@@ -10,7 +10,12 @@ pub struct Server {
 impl Server {
     /// Adds `serve --bind 127.0.0.1:<free port>` to `command`, starts it and waits until
     /// `/healthz` answers.
-    pub async fn start(mut command: std::process::Command) -> Server {
+    pub async fn start(command: std::process::Command) -> Server {
+        Server::start_with(command, &[]).await
+    }
+
+    /// As `start`, with more arguments after `serve --bind …` (`--no-workers`, say).
+    pub async fn start_with(mut command: std::process::Command, more: &[&str]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -18,6 +23,7 @@ impl Server {
             .port();
         let child = command
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .args(more)
             .spawn()
             .unwrap();
         let server = Server {
