@@ -242,7 +242,9 @@ async fn jobs_command(config: Config, action: JobsAction) -> anyhow::Result<()> 
     };
     match action {
         JobsAction::List { limit } => {
-            let counts = admin::counts(&jobs).await?;
+            let counts = admin::counts(&jobs).await.context(
+                "reading the job queue (is DATABASE_URL right, and has `larch migrate` run?)",
+            )?;
             println!("{}", jobs.describe());
             if counts.is_empty() {
                 println!("no jobs");

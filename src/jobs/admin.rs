@@ -303,6 +303,12 @@ async fn redis_retry(jobs: &Jobs, conn: &ConnectionManager, id: &str) -> anyhow:
         return Ok(false);
     };
     let job: Job = serde_json::from_slice(&payload)?;
+    // The failed job is replaced by the new one: its records go.
+    let _: () = redis::pipe()
+        .hdel(keys.job_data_hash(), id)
+        .del(format!("{}:{id}", keys.job_meta_hash()))
+        .query_async(&mut conn)
+        .await?;
     let mut sink = RedisStorage::<Job, ConnectionManager>::new(conn.clone())
         .with_config(redis_config(&jobs.config));
     sink.push_task(
