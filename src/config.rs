@@ -191,14 +191,15 @@ impl Config {
         let mail = MailConfig::from_lookup(&get, environment, bind)?;
         let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         let jobs = JobsConfig::from_lookup(&get)?;
-        if mail.require_verification
+        if (mail.require_verification || mail.smtp_url.is_some())
             && environment == Environment::Production
             && jobs.url.is_none()
             && is_mysql(&database_url)
         {
             bail!(
-                "REQUIRE_EMAIL_VERIFICATION=true on MySQL needs JOBS_URL=redis://…: emails are \
-                 sent by background jobs, whose queue cannot live in MySQL"
+                "on MySQL, sending email (SMTP_URL, REQUIRE_EMAIL_VERIFICATION) needs \
+                 JOBS_URL=redis://…: emails are sent by background jobs, whose queue cannot \
+                 live in MySQL"
             );
         }
         let rate_limit_auth_per_minute = parse_var(&get, "RATE_LIMIT_AUTH_PER_MINUTE", 10u32)?;

@@ -101,8 +101,12 @@ pub fn start_workers(
         _ => None,
     };
     let perform = job_queue.as_ref().map(|(_, mailer)| {
-        EmailJobs::new(state.db.clone(), state.config.mail.clone(), mailer.clone())
-            as std::sync::Arc<dyn jobs::Perform>
+        EmailJobs::new(
+            state.db.clone(),
+            state.config.mail.clone(),
+            mailer.clone(),
+            state.config.jobs.attempt_timeout,
+        ) as std::sync::Arc<dyn jobs::Perform>
     });
     let housekeeping: jobs::Housekeeping = {
         let state = state.clone();

@@ -10,6 +10,7 @@ use super::types::{LoginRequest, PasswordChangeRequest, RegisterRequest, TokenPa
 use crate::client_ip::ClientIp;
 use crate::conditional::{JsonWithEtag, Preconditions};
 use crate::db::begin_write;
+use crate::email_tokens::{self, Purpose};
 use crate::error::{ApiError, ApiResult, conflict, forbidden, unauthorized};
 use crate::extract::{NoBody, ValidJson};
 use crate::jobs::Job;
@@ -267,6 +268,8 @@ pub async fn change_password(
         return Err(forbidden("Current password is incorrect"));
     }
     sessions::end(&tx, caller.id(), Which::All).await?;
+    // Reset links already sent would undo this change: they stop working.
+    email_tokens::void_all(&tx, caller.id(), Purpose::PasswordReset).await?;
     tx.commit().await?;
     tracing::info!(
         user_id = caller.id(),

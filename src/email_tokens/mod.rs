@@ -127,6 +127,38 @@ pub async fn consume(
     Ok(row)
 }
 
+/// Voids every unused token of `purpose` for the user (a password set another way makes the
+/// reset links already sent useless).
+pub async fn void_all(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    purpose: Purpose,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::UsedAt, Expr::value(crate::time::now()))
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::Purpose.eq(purpose.as_str()))
+        .filter(Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The user a token of `purpose` belongs to, if it is one, read without locking (to lock
+/// the user first: every writer locks a user before their tokens).
+pub async fn owner_of(
+    db: &impl ConnectionTrait,
+    token: &str,
+    purpose: Purpose,
+) -> Result<Option<i64>, DbErr> {
+    Ok(Entity::find()
+        .filter(Column::TokenHash.eq(fingerprint(token)))
+        .filter(Column::Purpose.eq(purpose.as_str()))
+        .one(db)
+        .await?
+        .map(|row| row.user_id))
+}
+
 /// Takes back a token whose email could not be sent: it no longer counts against the
 /// per-address cap, and nobody holds it.
 pub async fn withdraw(db: &impl ConnectionTrait, token: &str) -> Result<(), DbErr> {
@@ -137,9 +169,16 @@ pub async fn withdraw(db: &impl ConnectionTrait, token: &str) -> Result<(), DbEr
     Ok(())
 }
 
-/// Removes tokens that can no longer be used (expired or used before `before`).
+/// How far back the per-address cap counts tokens: rows younger than this are kept even
+/// when spent, or deleting them would reopen the cap.
+pub const CAP_WINDOW: chrono::Duration = chrono::Duration::hours(1);
+
+/// Removes tokens that can no longer be used (expired or used before `before`) and that
+/// the per-address cap no longer counts (made more than `CAP_WINDOW` ago).
 pub async fn delete_spent(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, DbErr> {
+    let counted_since = Utc::now() - CAP_WINDOW;
     Ok(Entity::delete_many()
+        .filter(Column::CreatedAt.lt(counted_since))
         .filter(
             sea_orm::Condition::any()
                 .add(Column::ExpiresAt.lt(before))

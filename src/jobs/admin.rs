@@ -206,8 +206,7 @@ pub async fn delete_done(jobs: &Jobs, before: DateTime<Utc>) -> anyhow::Result<u
             .await?;
             Ok(deleted)
         }
-        // apalis-redis keeps finished jobs in sets it trims itself.
-        Store::Redis(_) => Ok(0),
+        Store::Redis(conn) => redis_delete_done(jobs, conn, before).await,
     }
 }
 
@@ -282,18 +281,11 @@ async fn redis_failed(
 }
 
 /// On Redis a failed job is retried by queueing its payload again as a new job (apalis-redis
-/// cannot put one back in place); the failed one leaves the dead set.
+/// cannot put one back in place). Taking it out of the dead set first guards against two
+/// retries at once; if the new job cannot be queued, it goes back, and nothing is lost.
 async fn redis_retry(jobs: &Jobs, conn: &ConnectionManager, id: &str) -> anyhow::Result<bool> {
     let keys = redis_config(&jobs.config);
     let mut conn = conn.clone();
-    let removed: i64 = redis::cmd("SREM")
-        .arg(keys.dead_jobs_set())
-        .arg(id)
-        .query_async(&mut conn)
-        .await?;
-    if removed == 0 {
-        return Ok(false);
-    }
     let payload: Option<Vec<u8>> = redis::cmd("HGET")
         .arg(keys.job_data_hash())
         .arg(id)
@@ -303,20 +295,73 @@ async fn redis_retry(jobs: &Jobs, conn: &ConnectionManager, id: &str) -> anyhow:
         return Ok(false);
     };
     let job: Job = serde_json::from_slice(&payload)?;
-    // The failed job is replaced by the new one: its records go.
+    let taken: i64 = redis::cmd("SREM")
+        .arg(keys.dead_jobs_set())
+        .arg(id)
+        .query_async(&mut conn)
+        .await?;
+    if taken == 0 {
+        return Ok(false);
+    }
+    let mut sink = RedisStorage::<Job, ConnectionManager>::new(conn.clone())
+        .with_config(redis_config(&jobs.config));
+    let pushed = sink
+        .push_task(
+            TaskBuilder::new(job)
+                .max_attempts(jobs.config.max_attempts as usize)
+                .build(),
+        )
+        .await;
+    if let Err(e) = pushed {
+        let _: Result<i64, _> = redis::cmd("SADD")
+            .arg(keys.dead_jobs_set())
+            .arg(id)
+            .query_async(&mut conn)
+            .await;
+        anyhow::bail!("queueing the job again failed: {e}");
+    }
+    // The new job replaces the failed one: its records go.
     let _: () = redis::pipe()
         .hdel(keys.job_data_hash(), id)
         .del(format!("{}:{id}", keys.job_meta_hash()))
         .query_async(&mut conn)
         .await?;
-    let mut sink = RedisStorage::<Job, ConnectionManager>::new(conn.clone())
-        .with_config(redis_config(&jobs.config));
-    sink.push_task(
-        TaskBuilder::new(job)
-            .max_attempts(jobs.config.max_attempts as usize)
-            .build(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(true)
+}
+
+/// Jobs done before `before` leave Redis: their payload, state and place in the done set.
+/// (apalis-redis keeps them otherwise, and its own vacuum would take failed jobs too.)
+async fn redis_delete_done(
+    jobs: &Jobs,
+    conn: &ConnectionManager,
+    before: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let keys = redis_config(&jobs.config);
+    let mut conn = conn.clone();
+    let done: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(keys.done_jobs_set())
+        .query_async(&mut conn)
+        .await?;
+    let mut deleted = 0;
+    for id in done {
+        let meta = format!("{}:{id}", keys.job_meta_hash());
+        let done_at: Option<String> = redis::cmd("HGET")
+            .arg(&meta)
+            .arg("done_at")
+            .query_async(&mut conn)
+            .await?;
+        let old = done_at
+            .and_then(|t| t.parse::<i64>().ok())
+            .is_none_or(|t| t < before.timestamp());
+        if old {
+            let _: () = redis::pipe()
+                .hdel(keys.job_data_hash(), &id)
+                .del(&meta)
+                .srem(keys.done_jobs_set(), &id)
+                .query_async(&mut conn)
+                .await?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }

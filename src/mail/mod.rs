@@ -93,7 +93,12 @@ impl Mailer {
             Mailer::Smtp { transport, from } => {
                 let message = build_message(from, email)?;
                 transport.send(message).await.map(|_| ()).map_err(|e| {
-                    if e.is_permanent() {
+                    // 530/535 (authentication) is the server's configuration, not the
+                    // message: it may be fixed, so those are retried too.
+                    let authentication = e
+                        .status()
+                        .is_some_and(|code| code.to_string().starts_with("53"));
+                    if e.is_permanent() && !authentication {
                         SendError::Permanent(format!("the mail server refused the message: {e}"))
                     } else {
                         SendError::Transient(format!("sending failed: {e}"))

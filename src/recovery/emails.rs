@@ -25,11 +25,34 @@ pub struct EmailJobs {
     pub db: DatabaseConnection,
     pub mail: MailConfig,
     pub mailer: Mailer,
+    /// How long one hand-over to the SMTP server may take.
+    pub send_timeout: Duration,
 }
 
 impl EmailJobs {
-    pub fn new(db: DatabaseConnection, mail: MailConfig, mailer: Mailer) -> Arc<Self> {
-        Arc::new(EmailJobs { db, mail, mailer })
+    pub fn new(
+        db: DatabaseConnection,
+        mail: MailConfig,
+        mailer: Mailer,
+        send_timeout: Duration,
+    ) -> Arc<Self> {
+        Arc::new(EmailJobs {
+            db,
+            mail,
+            mailer,
+            send_timeout,
+        })
+    }
+
+    /// Sends `email`, giving up after `send_timeout` (lettre bounds only the connection).
+    async fn send(&self, email: &Email) -> Result<(), SendError> {
+        match tokio::time::timeout(self.send_timeout, self.mailer.send(email)).await {
+            Ok(sent) => sent,
+            Err(_) => Err(SendError::Transient(format!(
+                "the mail server did not take the message within {} s",
+                self.send_timeout.as_secs()
+            ))),
+        }
     }
 }
 
@@ -80,13 +103,13 @@ impl EmailJobs {
                 let Some(user) = users::find_by_id(&self.db, user_id).await.map_err(retry)? else {
                     return Ok(());
                 };
-                Ok(self.mailer.send(&password_changed(&user, &email)).await?)
+                Ok(self.send(&password_changed(&user, &email)).await?)
             }
             Job::EmailChanged { user_id, old_email } => {
                 let Some(user) = users::find_by_id(&self.db, user_id).await.map_err(retry)? else {
                     return Ok(());
                 };
-                Ok(self.mailer.send(&email_changed(&user, &old_email)).await?)
+                Ok(self.send(&email_changed(&user, &old_email)).await?)
             }
         }
     }
@@ -128,8 +151,8 @@ impl EmailJobs {
         if matches!(what, LinkEmail::Verify) && user.email_verified {
             return Ok(());
         }
-        let hour_ago = Utc::now() - chrono::Duration::hours(1);
-        let sent = email_tokens::sent_since(&tx, purpose, &user.email, hour_ago)
+        let window_start = Utc::now() - email_tokens::CAP_WINDOW;
+        let sent = email_tokens::sent_since(&tx, purpose, &user.email, window_start)
             .await
             .map_err(retry)?;
         if sent >= EMAILS_PER_ADDRESS_PER_HOUR {
@@ -150,7 +173,9 @@ impl EmailJobs {
             LinkEmail::AdminReset => reset_email(&user, &link, ttl, true),
             LinkEmail::Verify => verify_email(&user, &link, ttl),
         };
-        if let Err(e) = self.mailer.send(&email).await {
+        // A failed or timed-out send takes its token back, so a retry's new token is the
+        // only one counted.
+        if let Err(e) = self.send(&email).await {
             if let Err(withdraw) = email_tokens::withdraw(&self.db, &token).await {
                 tracing::warn!(error = %withdraw, "an unsent token could not be taken back");
             }

@@ -11,7 +11,9 @@ use super::types::{
     Accepted, PasswordResetConfirmation, PasswordResetRequest, ResendVerificationRequest,
     TOKEN_REFUSED, VerifyEmailRequest,
 };
-use crate::db::begin_write;
+use sea_orm::DatabaseConnection;
+
+use crate::db::{begin_write, retry_transient};
 use crate::email_tokens::{self, ConsumeError, Purpose};
 use crate::error::{ApiError, ApiResult, forbidden, not_found};
 use crate::extract::{MaybeJsonObject, NoBody, PathId, ValidJson};
@@ -110,19 +112,9 @@ pub async fn confirm_password_reset(
     ValidJson(confirmation): ValidJson<PasswordResetConfirmation>,
 ) -> ApiResult<StatusCode> {
     let new_hash = state.passwords.hash(&confirmation.new_password).await?;
-    let tx = begin_write(&state.db).await?;
-    let token =
-        email_tokens::consume(&tx, confirmation.token.as_str(), Purpose::PasswordReset).await?;
-    let user = users::find_by_id_for_update(&tx, token.user_id)
-        .await?
-        // The link was sent to an address the account no longer has.
-        .filter(|user| user.email == token.email)
-        .ok_or_else(token_refused)?;
-    if !users::replace_password_hash(&tx, user.id, &user.password_hash, new_hash).await? {
-        return Err(token_refused());
-    }
-    sessions::end(&tx, user.id, Which::All).await?;
-    tx.commit().await?;
+    let token = confirmation.token.as_str();
+    let user =
+        retry_transient(|| set_password_by_token(&state.db, token, new_hash.clone())).await?;
     tracing::info!(user_id = user.id, "password reset; every session ended");
     state
         .queue_email(Job::PasswordChanged {
@@ -131,6 +123,33 @@ pub async fn confirm_password_reset(
         })
         .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The transaction of a confirmed reset. Locks the user before the token, the order every
+/// writer of both follows (a reset being sent locks the user, then voids older tokens).
+async fn set_password_by_token(
+    db: &DatabaseConnection,
+    token: &str,
+    new_hash: String,
+) -> ApiResult<crate::users::model::Model> {
+    let tx = begin_write(db).await?;
+    let owner = email_tokens::owner_of(&tx, token, Purpose::PasswordReset)
+        .await?
+        .ok_or_else(token_refused)?;
+    let user = users::find_by_id_for_update(&tx, owner)
+        .await?
+        .ok_or_else(token_refused)?;
+    let token = email_tokens::consume(&tx, token, Purpose::PasswordReset).await?;
+    // The link was sent to an address the account no longer has.
+    if token.user_id != user.id || token.email != user.email {
+        return Err(token_refused());
+    }
+    if !users::replace_password_hash(&tx, user.id, &user.password_hash, new_hash).await? {
+        return Err(token_refused());
+    }
+    sessions::end(&tx, user.id, Which::All).await?;
+    tx.commit().await?;
+    Ok(user)
 }
 
 /// `POST /auth/verify-email`: marks the address the link was sent to as verified.
@@ -147,16 +166,31 @@ pub async fn verify_email(
     State(state): State<AppState>,
     ValidJson(request): ValidJson<VerifyEmailRequest>,
 ) -> ApiResult<StatusCode> {
-    let tx = begin_write(&state.db).await?;
-    let token = email_tokens::consume(&tx, request.token.as_str(), Purpose::VerifyEmail).await?;
-    let user = users::find_by_id_for_update(&tx, token.user_id)
-        .await?
-        .filter(|user| user.email == token.email)
-        .ok_or_else(token_refused)?;
-    users::mark_email_verified(&tx, user.id, &user.email).await?;
-    tx.commit().await?;
+    let token = request.token.as_str();
+    let user = retry_transient(|| verify_by_token(&state.db, token)).await?;
     tracing::info!(user_id = user.id, "email address verified");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The transaction of a verification: the user locked before the token, as for a reset.
+async fn verify_by_token(
+    db: &DatabaseConnection,
+    token: &str,
+) -> ApiResult<crate::users::model::Model> {
+    let tx = begin_write(db).await?;
+    let owner = email_tokens::owner_of(&tx, token, Purpose::VerifyEmail)
+        .await?
+        .ok_or_else(token_refused)?;
+    let user = users::find_by_id_for_update(&tx, owner)
+        .await?
+        .ok_or_else(token_refused)?;
+    let token = email_tokens::consume(&tx, token, Purpose::VerifyEmail).await?;
+    if token.user_id != user.id || token.email != user.email {
+        return Err(token_refused());
+    }
+    users::mark_email_verified(&tx, user.id, &user.email).await?;
+    tx.commit().await?;
+    Ok(user)
 }
 
 /// `POST /auth/verify-email/resend`: with a bearer token, for the caller (`204` if already

@@ -125,7 +125,23 @@ async fn a_job_running_when_larch_is_killed_runs_after_the_restart() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Killed only once the job is running (its first attempt failed; it waits to retry).
+    let started = Instant::now();
+    loop {
+        let listed = larch(&database_url, &["jobs"]);
+        let stdout = String::from_utf8_lossy(&listed.stdout).into_owned();
+        let running = stdout
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("running"));
+        if running {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the job never ran: {stdout}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     first.signal("KILL");
     drop(first);
     let inbox = Inbox::start_on(port);
@@ -142,7 +158,9 @@ async fn two_instances_send_each_email_once() {
     require_job_queue();
     let inbox = Inbox::start();
     let url = inbox.url();
-    let vars = [("SMTP_URL", url.as_str())];
+    // Heartbeats well apart from the jobs' length on a loaded machine: delivery is at least
+    // once, and a late heartbeat would hand a running job to the other instance.
+    let vars = [("SMTP_URL", url.as_str()), ("JOBS_HEARTBEAT_SECONDS", "5")];
     let a = spawn_app_with(&vars).await;
     let b = spawn_app_on(&a.state.config.database_url, &vars).await;
     let mut addresses = Vec::new();
