@@ -4,12 +4,11 @@
 //! re-queues it, so on SQLite and PostgreSQL this is SQL on apalis' tables; on Redis it
 //! goes through apalis-redis.
 
-use apalis::prelude::{TaskBuilder, TaskSink};
-use apalis_redis::{ConnectionManager, RedisStorage};
+use apalis_redis::ConnectionManager;
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::{self, Row};
 
-use super::{Job, Jobs, Store, redis_config};
+use super::{Jobs, Queued, Store, redis_config};
 
 /// A job's state as larch reports it.
 pub const STATES: &[&str] = &["queued", "running", "done", "failed"];
@@ -41,11 +40,11 @@ const STATE: &str = "CASE \
     ELSE 'queued' END";
 
 fn sqlite_kind() -> &'static str {
-    "COALESCE(json_extract(CAST(job AS TEXT), '$.kind'), '?')"
+    "COALESCE(json_extract(CAST(job AS TEXT), '$.job.kind'), '?')"
 }
 
 fn postgres_kind() -> &'static str {
-    "COALESCE(convert_from(job, 'UTF8')::jsonb->>'kind', '?')"
+    "COALESCE(convert_from(job, 'UTF8')::jsonb->'job'->>'kind', '?')"
 }
 
 pub async fn counts(jobs: &Jobs) -> anyhow::Result<Vec<Count>> {
@@ -137,7 +136,8 @@ pub async fn retry(jobs: &Jobs, id: &str) -> anyhow::Result<bool> {
         Store::Sqlite(pool) => {
             let sql = format!(
                 "UPDATE Jobs SET status = 'Pending', attempts = 0, lock_by = NULL, lock_at = NULL, \
-                 done_at = NULL, run_at = strftime('%s', 'now') \
+                 done_at = NULL, run_at = strftime('%s', 'now'), \
+                 job = CAST(json_set(CAST(job AS TEXT), '$.attempt', 1) AS BLOB) \
                  WHERE id = ? AND job_type = ? AND {STATE} = 'failed'"
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -150,7 +150,8 @@ pub async fn retry(jobs: &Jobs, id: &str) -> anyhow::Result<bool> {
         Store::Postgres(pool) => {
             let sql = format!(
                 "UPDATE apalis.jobs SET status = 'Pending', attempts = 0, lock_by = NULL, lock_at = NULL, \
-                 done_at = NULL, run_at = now() \
+                 done_at = NULL, run_at = now(), \
+                 job = convert_to(jsonb_set(convert_from(job, 'UTF8')::jsonb, '{{attempt}}', '1')::text, 'UTF8') \
                  WHERE id = $1 AND job_type = $2 AND {STATE} = 'failed'"
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -268,8 +269,8 @@ async fn redis_failed(
             .query_async(&mut conn)
             .await?;
         let kind = payload
-            .and_then(|p| serde_json::from_slice::<Job>(&p).ok())
-            .map_or("?", |job| job.kind());
+            .and_then(|p| serde_json::from_slice::<Queued>(&p).ok())
+            .map_or("?", |queued| queued.job.kind());
         found.push(FailedJob {
             id,
             kind: kind.to_owned(),
@@ -294,7 +295,7 @@ async fn redis_retry(jobs: &Jobs, conn: &ConnectionManager, id: &str) -> anyhow:
     let Some(payload) = payload else {
         return Ok(false);
     };
-    let job: Job = serde_json::from_slice(&payload)?;
+    let queued: Queued = serde_json::from_slice(&payload)?;
     let taken: i64 = redis::cmd("SREM")
         .arg(keys.dead_jobs_set())
         .arg(id)
@@ -303,13 +304,14 @@ async fn redis_retry(jobs: &Jobs, conn: &ConnectionManager, id: &str) -> anyhow:
     if taken == 0 {
         return Ok(false);
     }
-    let mut sink = RedisStorage::<Job, ConnectionManager>::new(conn.clone())
-        .with_config(redis_config(&jobs.config));
-    let pushed = sink
-        .push_task(
-            TaskBuilder::new(job)
-                .max_attempts(jobs.config.max_attempts as usize)
-                .build(),
+    // All its attempts again.
+    let pushed = jobs
+        .push_queued(
+            Queued {
+                attempt: 1,
+                ..queued
+            },
+            None,
         )
         .await;
     if let Err(e) = pushed {
@@ -318,7 +320,7 @@ async fn redis_retry(jobs: &Jobs, conn: &ConnectionManager, id: &str) -> anyhow:
             .arg(id)
             .query_async(&mut conn)
             .await;
-        anyhow::bail!("queueing the job again failed: {e}");
+        anyhow::bail!("queueing the job again failed: {e:#}");
     }
     // The new job replaces the failed one: its records go.
     let _: () = redis::pipe()

@@ -44,6 +44,19 @@ pub enum Job {
     EmailChanged { user_id: i64, old_email: String },
 }
 
+/// What the queue holds: a job and which attempt at it this is. A failed attempt queues the
+/// next one to run later (`run_at`), so a retry survives restarts, counts every attempt, and
+/// holds no worker while it waits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queued {
+    pub job: Job,
+    pub attempt: u32,
+}
+
+/// How many times apalis itself may hand one queued attempt to a worker: more than once
+/// only when the worker running it died (then another runs it again).
+const DELIVERIES: usize = 25;
+
 impl Job {
     /// The kind, as `/metrics` and `larch jobs` name it.
     pub fn kind(&self) -> &'static str {
@@ -131,14 +144,26 @@ impl Jobs {
     /// path is this one write.
     pub async fn push(&self, job: Job) -> anyhow::Result<()> {
         let kind = job.kind();
-        let task = TaskBuilder::new(job)
-            .max_attempts(self.config.max_attempts as usize)
-            .build();
-        let queue = self.config.queue.as_str();
+        self.push_queued(Queued { job, attempt: 1 }, None).await?;
+        record(&self.config.queue, kind, "queued");
+        Ok(())
+    }
+
+    /// Queues `queued`, to run after `delay` if given.
+    pub(crate) async fn push_queued(
+        &self,
+        queued: Queued,
+        delay: Option<std::time::Duration>,
+    ) -> anyhow::Result<()> {
+        let mut task = TaskBuilder::new(queued).max_attempts(DELIVERIES);
+        if let Some(delay) = delay {
+            task = task.run_after(delay);
+        }
+        let task = task.build();
         match &self.store {
             Store::Sqlite(pool) => {
                 let mut storage =
-                    SqliteStorage::<Job>::new(pool).with_config(sqlite_config(&self.config));
+                    SqliteStorage::<Queued>::new(pool).with_config(sqlite_config(&self.config));
                 storage
                     .push_task(task)
                     .await
@@ -146,14 +171,14 @@ impl Jobs {
             }
             Store::Postgres(pool) => {
                 let mut storage =
-                    PostgresStorage::<Job>::new(pool).with_config(postgres_config(&self.config));
+                    PostgresStorage::<Queued>::new(pool).with_config(postgres_config(&self.config));
                 storage
                     .push_task(task)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             }
             Store::Redis(conn) => {
-                let mut storage = RedisStorage::<Job, ConnectionManager>::new(conn.clone())
+                let mut storage = RedisStorage::<Queued, ConnectionManager>::new(conn.clone())
                     .with_config(redis_config(&self.config));
                 storage
                     .push_task(task)
@@ -161,8 +186,19 @@ impl Jobs {
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             }
         }
-        record(queue, kind, "queued");
         Ok(())
+    }
+
+    /// How long attempt `attempt` (1-based) waits before the next: `JOBS_RETRY_MIN_MS`
+    /// doubling each time up to `JOBS_RETRY_MAX_SECONDS`, plus up to half again at random
+    /// (so jobs that failed together do not all come back together).
+    pub fn backoff(&self, attempt: u32) -> std::time::Duration {
+        let doubled = self
+            .config
+            .retry_min
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        let base = doubled.min(self.config.retry_max);
+        base + base.mul_f64(rand::random::<f64>() * 0.5)
     }
 }
 

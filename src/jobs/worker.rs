@@ -7,8 +7,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apalis::layers::retry::backoff::{ExponentialBackoffMaker, MakeBackoff};
-use apalis::layers::retry::{HasherRng, RetryPolicy};
 use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
 use apalis_postgres::PostgresStorage;
@@ -17,7 +15,7 @@ use apalis_sqlite::SqliteStorage;
 use futures::future::BoxFuture;
 use tokio::sync::watch;
 
-use super::{Job, Jobs, Store, postgres_config, redis_config, sqlite_config};
+use super::{Job, Jobs, Queued, Store, postgres_config, redis_config, sqlite_config};
 use crate::config::JobsConfig;
 
 /// Why a job's attempt failed.
@@ -43,8 +41,10 @@ pub type Housekeeping = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
 #[derive(Clone)]
 struct Runner {
     perform: Arc<dyn Perform>,
+    /// Where a failed attempt queues the next.
+    jobs: Jobs,
     queue: String,
-    max_attempts: usize,
+    max_attempts: u32,
     attempt_timeout: Duration,
 }
 
@@ -65,8 +65,9 @@ impl Workers {
         if let Some((jobs, perform)) = jobs {
             let runner = Runner {
                 perform,
+                jobs: jobs.clone(),
                 queue: jobs.config.queue.clone(),
-                max_attempts: jobs.config.max_attempts as usize,
+                max_attempts: jobs.config.max_attempts,
                 attempt_timeout: jobs.config.attempt_timeout,
             };
             let store = jobs.store.clone();
@@ -153,14 +154,6 @@ fn job_monitor(store: &Store, config: &JobsConfig, runner: Runner) -> Monitor {
         // is seen gone.
         .shutdown_timeout(Duration::from_secs(5))
         .should_restart(|_, _| false);
-    let backoff = ExponentialBackoffMaker::new(
-        config.retry_min,
-        config.retry_max,
-        0.5,
-        HasherRng::default(),
-    )
-    .expect("retry_min <= retry_max is checked by the configuration");
-    let retries = config.max_attempts.saturating_sub(1) as usize;
     let concurrency = config.concurrency;
     let poll = config.poll_interval;
     match store.clone() {
@@ -169,14 +162,11 @@ fn job_monitor(store: &Store, config: &JobsConfig, runner: Runner) -> Monitor {
             base.register(move |restarts| {
                 WorkerBuilder::new(worker_name("jobs", restarts))
                     .backend(
-                        SqliteStorage::<Job>::new(&pool)
+                        SqliteStorage::<Queued>::new(&pool)
                             .with_config(queue.clone())
                             .poll_with_interval(poll),
                     )
                     .concurrency(concurrency)
-                    .retry(
-                        RetryPolicy::retries(retries).with_backoff(backoff.clone().make_backoff()),
-                    )
                     .data(runner.clone())
                     .build(run_job)
             })
@@ -186,14 +176,11 @@ fn job_monitor(store: &Store, config: &JobsConfig, runner: Runner) -> Monitor {
             base.register(move |restarts| {
                 WorkerBuilder::new(worker_name("jobs", restarts))
                     .backend(
-                        PostgresStorage::<Job>::new(&pool)
+                        PostgresStorage::<Queued>::new(&pool)
                             .with_config(queue.clone())
                             .poll_with_interval(poll),
                     )
                     .concurrency(concurrency)
-                    .retry(
-                        RetryPolicy::retries(retries).with_backoff(backoff.clone().make_backoff()),
-                    )
                     .data(runner.clone())
                     .build(run_job)
             })
@@ -203,14 +190,11 @@ fn job_monitor(store: &Store, config: &JobsConfig, runner: Runner) -> Monitor {
             base.register(move |restarts| {
                 WorkerBuilder::new(worker_name("jobs", restarts))
                     .backend(
-                        RedisStorage::<Job, ConnectionManager>::new(conn.clone())
+                        RedisStorage::<Queued, ConnectionManager>::new(conn.clone())
                             .with_config(queue.clone())
                             .poll_with_interval(poll),
                     )
                     .concurrency(concurrency)
-                    .retry(
-                        RetryPolicy::retries(retries).with_backoff(backoff.clone().make_backoff()),
-                    )
                     .data(runner.clone())
                     .build(run_job)
             })
@@ -218,23 +202,26 @@ fn job_monitor(store: &Store, config: &JobsConfig, runner: Runner) -> Monitor {
     }
 }
 
-/// One attempt at a job, counted in `/metrics`. A permanent failure is not retried (apalis
-/// marks it killed); a failure on the last attempt leaves the job failed.
-async fn run_job(job: Job, runner: Data<Runner>, attempt: Attempt) -> Result<(), BoxDynError> {
+/// One attempt at a job, counted in `/metrics`. A failure worth retrying queues the next
+/// attempt to run after a growing delay and ends this one; a permanent failure, or one on
+/// the last attempt, ends the job as failed (apalis marks it killed), kept for `larch jobs`.
+async fn run_job(queued: Queued, runner: Data<Runner>) -> Result<(), BoxDynError> {
+    let Queued { job, attempt } = queued;
     let kind = job.kind();
     let queue = runner.queue.as_str();
-    let attempt = attempt.current().max(1);
-    if attempt > 1 {
-        super::record(queue, kind, "retried");
-    }
-    let outcome =
-        match tokio::time::timeout(runner.attempt_timeout, runner.perform.perform(job)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(JobError::Retry(format!(
-                "the attempt took longer than {} s",
-                runner.attempt_timeout.as_secs()
-            ))),
-        };
+    // A backstop for the whole attempt (the send inside has its own, shorter bound).
+    let outcome = match tokio::time::timeout(
+        runner.attempt_timeout * 2,
+        runner.perform.perform(job.clone()),
+    )
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(_) => Err(JobError::Retry(format!(
+            "the attempt took longer than {} s",
+            (runner.attempt_timeout * 2).as_secs()
+        ))),
+    };
     match outcome {
         Ok(()) => {
             super::record(queue, kind, "succeeded");
@@ -248,13 +235,23 @@ async fn run_job(job: Job, runner: Data<Runner>, attempt: Attempt) -> Result<(),
         Err(JobError::Retry(reason)) if attempt >= runner.max_attempts => {
             tracing::warn!(kind, attempt, error = %reason, "job failed on its last attempt; kept as failed (larch jobs)");
             super::record(queue, kind, "failed");
-            // Ends it here on every backend (apalis-redis would otherwise go on to its own
-            // fixed number of attempts).
             Err(AbortError::new(reason).into())
         }
         Err(JobError::Retry(reason)) => {
-            tracing::info!(kind, attempt, error = %reason, "job attempt failed; it will be retried");
-            Err(reason.into())
+            let delay = runner.jobs.backoff(attempt);
+            let next = Queued {
+                job,
+                attempt: attempt + 1,
+            };
+            if let Err(e) = runner.jobs.push_queued(next, Some(delay)).await {
+                // The next attempt could not be queued: this one fails instead, and apalis
+                // hands it to a worker again.
+                tracing::warn!(kind, attempt, error = %e, "the next attempt could not be queued");
+                return Err(reason.into());
+            }
+            tracing::info!(kind, attempt, error = %reason, retry_in_ms = delay.as_millis() as u64, "job attempt failed; the next is queued");
+            super::record(queue, kind, "retried");
+            Ok(())
         }
     }
 }
