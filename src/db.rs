@@ -8,8 +8,8 @@ use anyhow::{Context, bail};
 use sea_orm::sqlx;
 use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    IsolationLevel, QueryResult, RuntimeErr, SqliteTransactionMode, SqlxMySqlConnector,
-    SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions, TransactionTrait,
+    IsolationLevel, RuntimeErr, SqliteTransactionMode, SqlxMySqlConnector, SqlxPostgresConnector,
+    SqlxSqliteConnector, TransactionOptions, TransactionTrait,
 };
 
 /// The URL with any password (in the user info or a `password=` parameter) replaced, for
@@ -69,6 +69,7 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
         .to_ascii_lowercase();
     let connection = match scheme.as_str() {
         "sqlite" => {
+            crate::sqlite_reader::disable_memory_statistics();
             let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
                 .with_context(|| format!("parsing DATABASE_URL {shown}"))?
                 .create_if_missing(true)
@@ -202,81 +203,9 @@ pub fn backend_name(db: &DatabaseConnection) -> &'static str {
     }
 }
 
-/// Reads at most one row by id with plain sqlx on sea-orm's own pool. The by-id reads that
-/// every authenticated request and every `GET /…/{id}` makes skip sea-orm's query builder and
-/// connection layer here: measured, that is most of their cost (see docs/benchmarks.md).
-/// `sql` takes its one parameter as `?` and names its columns: a `SELECT *` prepared on a
-/// pooled PostgreSQL connection fails once a migration adds a column.
-pub async fn fetch_optional_by_id(
-    db: &DatabaseConnection,
-    sql: &'static str,
-    id: i64,
-) -> Result<Option<QueryResult>, DbErr> {
-    fetch_optional_by_ids(db, sql, &[id]).await
-}
-
-/// As `fetch_optional_by_id`, with one `?` per id, bound in order.
-pub async fn fetch_optional_by_ids(
-    db: &DatabaseConnection,
-    sql: &'static str,
-    ids: &[i64],
-) -> Result<Option<QueryResult>, DbErr> {
-    fn bind_all<'q, DB: sqlx::Database>(
-        mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
-        ids: &[i64],
-    ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
-    where
-        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    {
-        for id in ids {
-            query = query.bind(*id);
-        }
-        query
-    }
-    // Acquire first, as sea-orm does, so that failing to get or open a connection is a
-    // connection error (`503`) and only the statement's own failure a query error.
-    let row = match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            let mut conn = db
-                .get_sqlite_connection_pool()
-                .acquire()
-                .await
-                .map_err(acquire_error)?;
-            bind_all(sqlx::query(sql), ids)
-                .fetch_optional(&mut *conn)
-                .await
-                .map(|row| row.map(QueryResult::from))
-        }
-        DbBackend::Postgres => {
-            let mut conn = db
-                .get_postgres_connection_pool()
-                .acquire()
-                .await
-                .map_err(acquire_error)?;
-            bind_all(sqlx::query(sqlx::AssertSqlSafe(numbered(sql))), ids)
-                .fetch_optional(&mut *conn)
-                .await
-                .map(|row| row.map(QueryResult::from))
-        }
-        DbBackend::MySql => {
-            let mut conn = db
-                .get_mysql_connection_pool()
-                .acquire()
-                .await
-                .map_err(acquire_error)?;
-            bind_all(sqlx::query(sql), ids)
-                .fetch_optional(&mut *conn)
-                .await
-                .map(|row| row.map(QueryResult::from))
-        }
-        other => return Err(DbErr::Custom(format!("unsupported backend {other:?}"))),
-    };
-    row.map_err(|error| DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(error))))
-}
-
 /// `?` placeholders as PostgreSQL's `$1`, `$2`, … (the statements here have no `?` inside
 /// string literals).
-fn numbered(sql: &str) -> String {
+pub(crate) fn numbered(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut n = 0;
     for c in sql.chars() {
@@ -291,7 +220,7 @@ fn numbered(sql: &str) -> String {
 }
 
 /// The errors sea-orm's own acquire gives, so `ApiError`'s mapping applies unchanged.
-fn acquire_error(error: sqlx::Error) -> DbErr {
+pub(crate) fn acquire_error(error: sqlx::Error) -> DbErr {
     match error {
         sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
         sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),

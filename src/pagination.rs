@@ -4,7 +4,9 @@
 //! `%` and `_` are literal.
 
 use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, LikeExpr};
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QuerySelect, Select};
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QuerySelect, QueryTrait, Select, Statement};
+
+use crate::reads::FromRow;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use utoipa::openapi::RefOr;
@@ -149,17 +151,47 @@ pub fn contains(column: impl IntoColumnRef, term: &str) -> Expr {
 }
 
 /// The rows of `page` from an already filtered and ordered query, or none (without asking
-/// the database) when the page lies past `total`.
+/// the database) when the page lies past `total`. Read outside any transaction
+/// (`reads::read_all`: on SQLite, on the calling thread).
 pub async fn fetch_page<E: EntityTrait>(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     ordered: Select<E>,
     total: u64,
     page: PageRequest,
-) -> Result<Vec<E::Model>, DbErr> {
-    match page.offset().filter(|offset| *offset < total) {
-        Some(offset) => ordered.offset(offset).limit(page.limit).all(db).await,
-        None => Ok(Vec::new()),
-    }
+) -> Result<Vec<E::Model>, DbErr>
+where
+    E::Model: FromRow,
+{
+    let Some(offset) = page.offset().filter(|offset| *offset < total) else {
+        return Ok(Vec::new());
+    };
+    let statement = ordered
+        .offset(offset)
+        .limit(page.limit)
+        .build(db.get_database_backend());
+    crate::reads::read_all(db, statement)
+        .await?
+        .iter()
+        .map(E::Model::from_row)
+        .collect()
+}
+
+/// How many rows `query` selects (a filtered list's `total`), read as `fetch_page` reads.
+pub async fn count<E: EntityTrait>(
+    db: &DatabaseConnection,
+    query: Select<E>,
+) -> Result<u64, DbErr> {
+    let inner = query.build(db.get_database_backend());
+    let statement = Statement {
+        sql: format!("SELECT COUNT(*) AS n FROM ({}) AS sub", inner.sql),
+        ..inner
+    };
+    let row = crate::reads::read_one(db, statement).await?;
+    let n: i64 = match row {
+        Some(row) => row.get("n")?,
+        None => 0,
+    };
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// One page of a list, serialised as `{"<key>": [...], "total", "page", "pages"}`.

@@ -97,9 +97,10 @@ pub async fn seed(db: &DatabaseConnection, plan: &SeedPlan) -> anyhow::Result<Se
                     ..Default::default()
                 }
             });
-            users::model::Entity::insert_many(rows)
+            let inserted = users::model::Entity::insert_many(rows)
                 .exec_without_returning(&tx)
                 .await?;
+            crate::row_counts::adjust(&tx, crate::row_counts::USERS, inserted as i64).await?;
         }
         tx.commit().await?;
     }

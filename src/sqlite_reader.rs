@@ -2,7 +2,7 @@
 //!
 //! sqlx runs each SQLite connection on a thread of its own and hands it every statement
 //! through channels: a read by id costs two wake-ups on each side, and measured, that was
-//! half of `GET /users/{id}`'s time. The hot reads (`db::fetch_optional_by_ids`: the caller
+//! half of `GET /users/{id}`'s time. The reads outside transactions (`reads`: the caller
 //! of every authenticated request, users and posts by id) run instead on a connection that
 //! belongs to the calling thread, with their statements prepared once and cached. The
 //! connection is opened `query_only` on the same file: in WAL mode, readers never wait for
@@ -12,18 +12,19 @@
 //! Only one `libsqlite3-sys` can be linked: rusqlite uses the same one as sqlx.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use rusqlite::types::ValueRef;
+use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OpenFlags};
 use sea_orm::sqlx;
-use sea_orm::{DbErr, ProxyRow, QueryResult, Value};
+use sea_orm::{DbErr, Value};
 
 /// Connections one thread keeps, at most (one per database it reads; a test process opens
 /// many databases).
 const PER_THREAD: usize = 4;
+/// How long a read waits for a lock (a checkpoint) before failing, as sqlx's connections.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Statements each connection keeps prepared.
 const STATEMENT_CACHE: usize = 64;
 
@@ -31,32 +32,79 @@ thread_local! {
     static CONNECTIONS: RefCell<Vec<(PathBuf, Connection)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `sql` with `ids` bound in order on the calling thread's connection to the file of
-/// `pool`, and returns its first row, if any, as sea-orm's row type (so one mapping serves
-/// every backend). `None` when the database is not a file (in memory: it lives on its one
-/// sqlx connection), for the caller to use the pool.
-pub fn fetch_optional(
+/// One row read here: each column's name and value.
+#[derive(Clone, Debug)]
+pub struct SqliteRow(Vec<(String, Sql)>);
+
+impl SqliteRow {
+    pub fn value(&self, column: &str) -> Option<&Sql> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == column)
+            .map(|(_, v)| v)
+    }
+}
+
+/// The rows of `sql` with `values` bound in order, run on the calling thread's connection to
+/// the file of `pool`. `None`
+/// when the database is not a file (in memory: it lives on its one sqlx connection), for the
+/// caller to use the pool.
+pub fn query(
     pool: &sqlx::SqlitePool,
     sql: &str,
-    ids: &[i64],
-) -> Option<Result<Option<QueryResult>, DbErr>> {
+    values: &[Value],
+    at_most: usize,
+) -> Option<Result<Vec<SqliteRow>, DbErr>> {
+    // A closed pool (shutting down) answers as the pool would: with an error.
+    if pool.is_closed() {
+        return None;
+    }
     let options = pool.connect_options();
     let path = options.get_filename();
     let name = path.to_string_lossy();
     if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
         return None;
     }
+    // A value this path does not bind (none of the reads that come here have one) goes the
+    // pool's way.
+    let params = values.iter().map(to_sql).collect::<Option<Vec<_>>>()?;
     let read = with_connection(path, |conn| {
         let mut statement = conn.prepare_cached(sql)?;
-        let mut rows = statement.query(rusqlite::params_from_iter(ids.iter()))?;
-        match rows.next()? {
-            None => Ok(None),
-            Some(row) => Ok(Some(to_query_result(row)?)),
+        let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
+        let mut found = Vec::new();
+        while found.len() < at_most
+            && let Some(row) = rows.next()?
+        {
+            found.push(owned(row)?);
         }
+        Ok(found)
     });
-    Some(read.map_err(|e| {
-        DbErr::Query(sea_orm::RuntimeErr::Internal(format!("SQLite read: {e}")))
-    }))
+    Some(read.map_err(|e| DbErr::Query(sea_orm::RuntimeErr::Internal(format!("SQLite read: {e}")))))
+}
+
+/// A bound value as SQLite takes it (what sqlx would have bound), for the kinds of value
+/// the reads bind.
+fn to_sql(value: &Value) -> Option<Sql> {
+    Some(match value {
+        Value::Bool(v) => v.map_or(Sql::Null, |b| Sql::Integer(i64::from(b))),
+        Value::TinyInt(v) => v.map_or(Sql::Null, |n| Sql::Integer(n.into())),
+        Value::SmallInt(v) => v.map_or(Sql::Null, |n| Sql::Integer(n.into())),
+        Value::Int(v) => v.map_or(Sql::Null, |n| Sql::Integer(n.into())),
+        Value::BigInt(v) => v.map_or(Sql::Null, Sql::Integer),
+        Value::TinyUnsigned(v) => v.map_or(Sql::Null, |n| Sql::Integer(n.into())),
+        Value::SmallUnsigned(v) => v.map_or(Sql::Null, |n| Sql::Integer(n.into())),
+        Value::Unsigned(v) => v.map_or(Sql::Null, |n| Sql::Integer(n.into())),
+        Value::BigUnsigned(v) => match v {
+            None => Sql::Null,
+            Some(n) => Sql::Integer(i64::try_from(*n).ok()?),
+        },
+        Value::Float(v) => v.map_or(Sql::Null, |x| Sql::Real(x.into())),
+        Value::Double(v) => v.map_or(Sql::Null, Sql::Real),
+        Value::String(v) => v.as_ref().map_or(Sql::Null, |t| Sql::Text(t.to_string())),
+        Value::Char(v) => v.map_or(Sql::Null, |c| Sql::Text(c.to_string())),
+        Value::Bytes(v) => v.as_ref().map_or(Sql::Null, |b| Sql::Blob(b.to_vec())),
+        _ => return None,
+    })
 }
 
 fn with_connection<T>(
@@ -86,12 +134,15 @@ fn open(path: &Path) -> Result<Connection, ReadError> {
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(crate::db::SQLITE_BUSY_TIMEOUT)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "query_only", true)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // The planner keeps a plan once made: binding other values does not make SQLite
     // prepare the statement again.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(conn)
 }
 
@@ -99,54 +150,20 @@ fn open(path: &Path) -> Result<Connection, ReadError> {
 enum ReadError {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
-    #[error("column {0}: {1}")]
-    Column(String, String),
 }
 
-/// A row as sea-orm's `QueryResult`, each value typed by its column's declared type (the
-/// schema's, as the migrations wrote it): what sqlx would have decoded.
-fn to_query_result(row: &rusqlite::Row<'_>) -> Result<QueryResult, ReadError> {
+fn owned(row: &rusqlite::Row<'_>) -> Result<SqliteRow, ReadError> {
     let statement = row.as_ref();
-    let mut values = BTreeMap::new();
-    for (index, column) in statement.columns().iter().enumerate() {
-        let name = column.name().to_owned();
-        let declared = column.decl_type().unwrap_or_default().to_ascii_lowercase();
-        let value = convert(row.get_ref(index)?, &declared)
-            .map_err(|reason| ReadError::Column(name.clone(), reason))?;
-        values.insert(name, value);
+    let mut values = Vec::with_capacity(statement.column_count());
+    for (index, name) in statement.column_names().into_iter().enumerate() {
+        values.push((name.to_owned(), row.get::<_, Sql>(index)?));
     }
-    Ok(QueryResult::from(ProxyRow::new(values)))
-}
-
-fn convert(value: ValueRef<'_>, declared: &str) -> Result<Value, String> {
-    let is_time = declared.contains("timestamp") || declared.contains("date");
-    let is_bool = declared.contains("bool");
-    let is_int = declared.contains("int");
-    let is_real = declared.contains("real") || declared.contains("double") || declared.contains("float");
-    Ok(match value {
-        ValueRef::Null if is_time => Value::ChronoDateTimeUtc(None),
-        ValueRef::Null if is_bool => Value::Bool(None),
-        ValueRef::Null if is_int => Value::BigInt(None),
-        ValueRef::Null if is_real => Value::Double(None),
-        ValueRef::Null => Value::String(None),
-        ValueRef::Integer(n) if is_bool => Value::Bool(Some(n != 0)),
-        ValueRef::Integer(n) => Value::BigInt(Some(n)),
-        ValueRef::Real(x) => Value::Double(Some(x)),
-        ValueRef::Text(text) => {
-            let text = std::str::from_utf8(text).map_err(|e| e.to_string())?;
-            if is_time {
-                Value::ChronoDateTimeUtc(Some(Box::new(parse_time(text)?)))
-            } else {
-                Value::String(Some(text.to_owned()))
-            }
-        }
-        ValueRef::Blob(bytes) => Value::Bytes(Some(bytes.to_vec())),
-    })
+    Ok(SqliteRow(values))
 }
 
 /// A timestamp as sqlx writes `DateTime<Utc>` to SQLite (`2026-11-29 05:35:35.821+00:00`),
 /// or in RFC 3339, or naive (taken as UTC).
-fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z") {
         return Ok(t.with_timezone(&Utc));
     }
@@ -187,16 +204,5 @@ mod tests {
         assert!(parse_time("2026-11-29T05:35:35Z").is_ok());
         assert!(parse_time("2026-11-29 05:35:35").is_ok());
         assert!(parse_time("yesterday").is_err());
-    }
-
-    #[test]
-    fn values_follow_declared_types() {
-        assert_eq!(convert(ValueRef::Integer(1), "boolean").unwrap(), Value::Bool(Some(true)));
-        assert_eq!(convert(ValueRef::Integer(7), "integer").unwrap(), Value::BigInt(Some(7)));
-        assert_eq!(convert(ValueRef::Null, "timestamp_with_timezone_text").unwrap(), Value::ChronoDateTimeUtc(None));
-        assert_eq!(
-            convert(ValueRef::Text(b"x"), "varchar").unwrap(),
-            Value::String(Some("x".to_owned()))
-        );
     }
 }

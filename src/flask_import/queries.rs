@@ -95,7 +95,7 @@ pub async fn insert_users(db: &impl ConnectionTrait, rows: &[&User]) -> Result<(
             .exec_without_returning(db)
             .await?;
     }
-    Ok(())
+    row_counts::adjust(db, row_counts::USERS, rows.len() as i64).await
 }
 
 pub async fn posts_between(

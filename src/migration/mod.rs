@@ -18,6 +18,7 @@ mod m20261129_000010_canonical_emails;
 mod m20261129_000011_create_sessions;
 mod m20261129_000012_email_verification;
 mod m20261130_000011_rate_limit_token_buckets;
+mod m20261130_000013_count_users;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000011_create_sessions::Migration),
             Box::new(m20261129_000012_email_verification::Migration),
             Box::new(m20261130_000011_rate_limit_token_buckets::Migration),
+            Box::new(m20261130_000013_count_users::Migration),
         ]
     }
 }

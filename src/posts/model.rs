@@ -20,3 +20,18 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// The one mapping of this table's rows for the reads outside transactions (`reads`).
+impl crate::reads::FromRow for Model {
+    fn from_row(row: &crate::reads::ReadRow) -> Result<Self, DbErr> {
+        Ok(Self {
+            id: row.get("id")?,
+            user_id: row.get("user_id")?,
+            title: row.get("title")?,
+            title_key: row.get("title_key")?,
+            body: row.get("body")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+        })
+    }
+}

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
 use super::domain::{PostBody, Title};
 use super::model::{self as post, Entity as Posts};
-use crate::pagination::{PageRequest, contains, fetch_page};
+use crate::pagination::{PageRequest, contains, count, fetch_page};
 use crate::users::model::{self as user, Entity as Users};
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<post::Model>, DbErr> {
@@ -21,7 +21,7 @@ pub async fn find_with_author(
     db: &DatabaseConnection,
     id: i64,
 ) -> Result<Option<(post::Model, String)>, DbErr> {
-    let row = crate::db::fetch_optional_by_id(
+    let row = crate::reads::fetch_optional_by_id(
         db,
         "SELECT posts.id, posts.user_id, posts.title, posts.title_key, posts.body, \
          posts.created_at, posts.updated_at, users.username AS author \
@@ -31,8 +31,8 @@ pub async fn find_with_author(
     .await?;
     row.map(|row| {
         Ok((
-            post::Model::from_query_result(&row, "")?,
-            row.try_get("", "author")?,
+            <post::Model as crate::reads::FromRow>::from_row(&row)?,
+            row.get("author")?,
         ))
     })
     .transpose()
@@ -122,9 +122,11 @@ pub async fn list(
         query = query.filter(contains(post::Column::TitleKey, term));
     }
     let total = if filter.user_id.is_none() && filter.search.is_none() {
-        crate::row_counts::get(db, crate::row_counts::POSTS).await?
+        crate::row_counts::read(db, crate::row_counts::POSTS)
+            .await?
+            .unwrap_or(0)
     } else {
-        query.clone().count(db).await?
+        count(db, query.clone()).await?
     };
     let ordered = query
         .order_by_desc(post::Column::CreatedAt)
@@ -135,7 +137,7 @@ pub async fn list(
 
 /// The usernames of the authors of `posts`, in one query.
 pub async fn author_names(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     posts: &[post::Model],
 ) -> Result<HashMap<i64, String>, DbErr> {
     let mut ids: Vec<i64> = posts.iter().map(|p| p.user_id).collect();
@@ -144,13 +146,15 @@ pub async fn author_names(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(i64, String)> = Users::find()
+    let statement = Users::find()
         .select_only()
         .column(user::Column::Id)
         .column(user::Column::Username)
         .filter(user::Column::Id.is_in(ids))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().collect())
+        .build(db.get_database_backend());
+    crate::reads::read_all(db, statement)
+        .await?
+        .iter()
+        .map(|row| Ok((row.get("id")?, row.get("username")?)))
+        .collect()
 }

@@ -23,3 +23,20 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// The one mapping of this table's rows for the reads outside transactions (`reads`).
+impl crate::reads::FromRow for Model {
+    fn from_row(row: &crate::reads::ReadRow) -> Result<Self, DbErr> {
+        Ok(Self {
+            id: row.get("id")?,
+            name: row.get("name")?,
+            name_key: row.get("name_key")?,
+            description: row.get("description")?,
+            price_cents: row.get("price_cents")?,
+            sku: row.get("sku")?,
+            stock: row.get("stock")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+        })
+    }
+}

@@ -2,24 +2,24 @@
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::domain::{Description, ProductName, ProductSort, Sku, Stock};
 use super::model::{self as product, Entity as Products};
 use crate::money::Money;
-use crate::pagination::{PageRequest, contains, fetch_page};
+use crate::pagination::{PageRequest, contains, count, fetch_page};
 use crate::row_counts::CachedCounts;
 
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<product::Model>, DbErr> {
-    let row = crate::db::fetch_optional_by_id(
+    let row = crate::reads::fetch_optional_by_id(
         db,
         "SELECT id, name, name_key, description, price_cents, sku, stock, created_at, updated_at \
          FROM products WHERE id = ?",
         id,
     )
     .await?;
-    row.map(|row| product::Model::from_query_result(&row, ""))
+    row.map(|row| <product::Model as crate::reads::FromRow>::from_row(&row))
         .transpose()
 }
 
@@ -142,7 +142,9 @@ pub async fn list(
     let unfiltered =
         filter.search.is_none() && filter.min_price.is_none() && filter.max_price.is_none();
     let total = if unfiltered {
-        crate::row_counts::get(db, crate::row_counts::PRODUCTS).await?
+        crate::row_counts::read(db, crate::row_counts::PRODUCTS)
+            .await?
+            .unwrap_or(0)
     } else {
         // Debug form of the filter: a different term or bound is a different key.
         let key = format!(
@@ -153,11 +155,11 @@ pub async fn list(
         );
         // Read before counting: a write that lands in between bumps it past this version.
         // Without the counter (its migration rolled back) nothing is cached.
-        let version = crate::row_counts::find(db, crate::row_counts::PRODUCT_CHANGES).await?;
+        let version = crate::row_counts::read(db, crate::row_counts::PRODUCT_CHANGES).await?;
         match version.and_then(|v| counts.get(&key, v)) {
             Some(total) => total,
             None => {
-                let total = query.clone().count(db).await?;
+                let total = count(db, query.clone()).await?;
                 if let Some(version) = version {
                     counts.put(key, version, total);
                 }

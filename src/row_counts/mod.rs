@@ -1,4 +1,4 @@
-//! Row counts of `posts` and `products`, maintained by the transactions that insert and
+//! Row counts of `users`, `posts` and `products`, maintained by the transactions that insert and
 //! delete rows, so that an unfiltered list's `total` is one primary-key read instead of a
 //! `COUNT(*)` that grows with the table. Increments are atomic `UPDATE … SET total = total
 //! + n`, so concurrent writers (and several instances) never lose one.
@@ -13,6 +13,7 @@ pub use cache::CachedCounts;
 use model::{Column, Entity};
 
 pub const POSTS: &str = "posts";
+pub const USERS: &str = "users";
 pub const PRODUCTS: &str = "products";
 /// Not a row count: the number of writes to `products` so far, which versions the cached
 /// counts of product searches (`CachedCounts`).
@@ -35,6 +36,19 @@ pub async fn adjust(db: &impl ConnectionTrait, table: &str, delta: i64) -> Resul
 pub async fn find(db: &impl ConnectionTrait, name: &str) -> Result<Option<u64>, DbErr> {
     let row = Entity::find_by_id(name.to_owned()).one(db).await?;
     Ok(row.map(|r| u64::try_from(r.total).unwrap_or(0)))
+}
+
+/// The counter, read outside any transaction (`reads::read_one`: on SQLite, on the calling
+/// thread); `None` if its row is missing.
+pub async fn read(db: &sea_orm::DatabaseConnection, name: &str) -> Result<Option<u64>, DbErr> {
+    use crate::reads::FromRow;
+    use sea_orm::QueryTrait;
+    let statement = Entity::find_by_id(name.to_owned()).build(db.get_database_backend());
+    let row = crate::reads::read_one(db, statement).await?;
+    Ok(match row {
+        Some(row) => Some(u64::try_from(model::Model::from_row(&row)?.total).unwrap_or(0)),
+        None => None,
+    })
 }
 
 /// The counter, `0` if its row is missing.

@@ -14,3 +14,13 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// The one mapping of this table's rows for the reads outside transactions (`reads`).
+impl crate::reads::FromRow for Model {
+    fn from_row(row: &crate::reads::ReadRow) -> Result<Self, DbErr> {
+        Ok(Self {
+            name: row.get("name")?,
+            total: row.get("total")?,
+        })
+    }
+}

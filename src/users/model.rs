@@ -44,3 +44,20 @@ impl std::fmt::Debug for Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// The one mapping of this table's rows for the reads outside transactions (`reads`).
+impl crate::reads::FromRow for Model {
+    fn from_row(row: &crate::reads::ReadRow) -> Result<Self, DbErr> {
+        Ok(Self {
+            id: row.get("id")?,
+            username: row.get("username")?,
+            username_key: row.get("username_key")?,
+            email: row.get("email")?,
+            password_hash: row.get("password_hash")?,
+            role: row.get("role")?,
+            email_verified: row.get("email_verified")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+        })
+    }
+}

@@ -3,24 +3,24 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::domain::{Email, Role, Username};
 use super::model::{self as user, Entity as Users};
-use crate::pagination::{PageRequest, contains, fetch_page};
+use crate::pagination::{PageRequest, contains, count, fetch_page};
 use crate::session_lifetime::SessionTimes;
 
 /// The hot path: every authenticated request reads its caller here.
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<user::Model>, DbErr> {
-    let row = crate::db::fetch_optional_by_id(
+    let row = crate::reads::fetch_optional_by_id(
         db,
         "SELECT id, username, username_key, email, password_hash, role, email_verified, created_at, updated_at \
          FROM users WHERE id = ?",
         id,
     )
     .await?;
-    row.map(|row| user::Model::from_query_result(&row, ""))
+    row.map(|row| <user::Model as crate::reads::FromRow>::from_row(&row))
         .transpose()
 }
 
@@ -32,7 +32,7 @@ pub async fn find_caller(
     user_id: i64,
     session_id: i64,
 ) -> Result<Option<(user::Model, SessionTimes)>, DbErr> {
-    let row = crate::db::fetch_optional_by_ids(
+    let row = crate::reads::fetch_optional_by_ids(
         db,
         "SELECT users.id, users.username, users.username_key, users.email, users.password_hash, \
          users.role, users.email_verified, users.created_at, users.updated_at, \
@@ -45,11 +45,14 @@ pub async fn find_caller(
     .await?;
     row.map(|row| {
         let times = SessionTimes {
-            created_at: row.try_get("", "session_created_at")?,
-            last_used_at: row.try_get("", "session_last_used_at")?,
-            ended_at: row.try_get("", "session_ended_at")?,
+            created_at: row.get("session_created_at")?,
+            last_used_at: row.get("session_last_used_at")?,
+            ended_at: row.get("session_ended_at")?,
         };
-        Ok((user::Model::from_query_result(&row, "")?, times))
+        Ok((
+            <user::Model as crate::reads::FromRow>::from_row(&row)?,
+            times,
+        ))
     })
     .transpose()
 }
@@ -87,11 +90,12 @@ pub struct NewUser {
     pub role: Role,
 }
 
-/// Inserts a user. A taken email or username fails on the unique index (→ `409`), which is
-/// what makes concurrent registrations safe.
+/// Inserts a user, and counts it. A taken email or username fails on the unique index
+/// (→ `409`), which is what makes concurrent registrations safe.
 pub async fn insert(db: &DatabaseConnection, new: NewUser) -> Result<user::Model, DbErr> {
     let now = crate::time::now();
-    user::ActiveModel {
+    let tx = crate::db::begin_write(db).await?;
+    let user = user::ActiveModel {
         username_key: Set(new.username.key()),
         username: Set(new.username.as_str().to_owned()),
         email: Set(new.email.into_inner()),
@@ -102,8 +106,11 @@ pub async fn insert(db: &DatabaseConnection, new: NewUser) -> Result<user::Model
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
-    .await
+    .insert(&tx)
+    .await?;
+    crate::row_counts::adjust(&tx, crate::row_counts::USERS, 1).await?;
+    tx.commit().await?;
+    Ok(user)
 }
 
 #[derive(Clone, Default)]
@@ -208,7 +215,11 @@ pub async fn upgrade_password_hash(
 /// is adjusted here, in the same transaction).
 pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
     crate::row_counts::forget_posts_of(db, id).await?;
-    Ok(Users::delete_by_id(id).exec(db).await?.rows_affected > 0)
+    let deleted = Users::delete_by_id(id).exec(db).await?.rows_affected > 0;
+    if deleted {
+        crate::row_counts::adjust(db, crate::row_counts::USERS, -1).await?;
+    }
+    Ok(deleted)
 }
 
 /// Ids of all admins, in id order, locked until the transaction ends where the backend can
@@ -236,7 +247,12 @@ pub async fn list(
     if let Some(term) = search {
         query = query.filter(contains(user::Column::UsernameKey, term));
     }
-    let total = query.clone().count(db).await?;
+    let total = match search {
+        None => crate::row_counts::read(db, crate::row_counts::USERS)
+            .await?
+            .unwrap_or(0),
+        Some(_) => count(db, query.clone()).await?,
+    };
     let ordered = query
         .order_by_desc(user::Column::CreatedAt)
         .order_by_desc(user::Column::Id);
