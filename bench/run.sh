@@ -6,6 +6,9 @@
 #   bench/run.sh                 # 10 s per endpoint, 1,000,000 posts / 100,000 products
 #   DURATION=5 POSTS=10000 PRODUCTS=1000 bench/run.sh
 #   LARCH_SKIP_BUILD=1 bench/run.sh   # measure the existing target/release/larch as it is
+#   BACKEND=postgres bench/run.sh     # on PostgreSQL (BENCH_POSTGRES_URL, default
+#                                     # postgres://postgres@127.0.0.1:5432/test; a database
+#                                     # larch_bench is dropped and created there)
 #
 # Needs wrk (Debian: apt-get install wrk); installs it when missing and apt-get is there.
 set -euo pipefail
@@ -27,8 +30,17 @@ if [ -z "${LARCH_SKIP_BUILD:-}" ]; then
 fi
 BIN=$PWD/target/release/larch
 
-echo "== seeding $POSTS posts, $PRODUCTS products, $USERS users into $WORK/bench.db"
-export DATABASE_URL="sqlite://$WORK/bench.db" RATE_LIMIT_AUTH_PER_MINUTE=0 RUST_LOG=warn
+BACKEND=${BACKEND:-sqlite}
+case $BACKEND in
+  sqlite) export DATABASE_URL="sqlite://$WORK/bench.db" ;;
+  postgres)
+    PG=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+    psql "$PG" -qc "DROP DATABASE IF EXISTS larch_bench" -c "CREATE DATABASE larch_bench" >/dev/null 2>&1
+    export DATABASE_URL="${PG%/*}/larch_bench" ;;
+  *) echo "BACKEND must be sqlite or postgres" >&2; exit 1 ;;
+esac
+echo "== seeding $POSTS posts, $PRODUCTS products, $USERS users ($BACKEND)"
+export RATE_LIMIT_AUTH_PER_MINUTE=0 RUST_LOG=warn
 (cd "$WORK" && "$BIN" seed --users "$USERS" --posts "$POSTS" --products "$PRODUCTS")
 
 "$BIN" serve --bind "127.0.0.1:$PORT" > "$WORK/server.log" 2>&1 &
@@ -92,6 +104,8 @@ run "POST /auth/login"               "$WORK/login.lua"  "/auth/login"           
 kill $SAMPLER 2>/dev/null || true
 LOGIN_RSS=$(cat "$WORK/login_rss")
 run "GET /users/{id} (token)"        "$WORK/get.lua"    "/users/$USER_ID"                  | tee -a "$RESULTS"
+run "GET /auth/me (token)"           "$WORK/get.lua"    "/auth/me"                         | tee -a "$RESULTS"
+run "GET /users?page=3&limit=20 (token)" "$WORK/get.lua" "/users?page=3&limit=20"          | tee -a "$RESULTS"
 run "GET /posts/{id}"                "$WORK/report.lua" "/posts/$POST_ID"                  | tee -a "$RESULTS"
 run "GET /posts?page=3"              "$WORK/report.lua" "/posts?page=3"                    | tee -a "$RESULTS"
 run "GET /products?q=lamp&sort=price" "$WORK/report.lua" "/products?q=lamp&sort=price"     | tee -a "$RESULTS"
@@ -104,7 +118,7 @@ else
 fi
 
 echo
-echo "== results ($POSTS posts, $PRODUCTS products; $(nproc) cores shared by server and wrk)"
+echo "== results ($BACKEND, $POSTS posts, $PRODUCTS products, $USERS users; $(nproc) cores shared by server, wrk and the database)"
 python3 - "$RESULTS" "$HASH_RATE" "$IDLE_RSS" "$PEAK_RSS" "$LOGIN_RSS" <<'PY'
 import sys
 rows = []

@@ -175,9 +175,11 @@ impl Application {
         let workers = self
             .run_workers
             .then(|| start_workers(&self.state, self.mailer.clone(), stop));
-        // Descriptors kept for the pool (three per SQLite connection: the file, its WAL and
-        // shared memory), the listener, logs and migrations.
-        let reserved = 3 * config.database_max_connections as usize + 32;
+        // Descriptors kept for the pool and the threads' own SQLite readers (three per
+        // SQLite connection: the file, its WAL and shared memory), the listener, logs and
+        // migrations.
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let reserved = 3 * (config.database_max_connections as usize + threads) + 32;
         let limits = server::Limits {
             header_read_timeout: config.header_read_timeout,
             keep_alive_timeout: config.keep_alive_timeout,
