@@ -241,9 +241,10 @@ impl Client {
         let (post_write, patch) = match mix {
             Mix::Writes => (true, false),
             Mix::Logins => return self.login().await,
+            // No post of its own yet: write one (there is nothing to edit).
             Mix::Mixed => (
                 (45..65).contains(&roll) || self.posts.is_empty(),
-                roll >= 95,
+                roll >= 95 && !self.posts.is_empty(),
             ),
         };
         if patch {
