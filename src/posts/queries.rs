@@ -1,15 +1,14 @@
 //! Every query on `posts`.
 
-use std::collections::HashMap;
-
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
 use super::domain::{PostBody, Title};
 use super::model::{self as post, Entity as Posts};
-use crate::pagination::{PageRequest, contains, count, fetch_page};
+use crate::pagination::{PageRequest, contains, count};
 use crate::users::model::{self as user, Entity as Users};
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<post::Model>, DbErr> {
@@ -108,12 +107,13 @@ pub struct PostFilter {
     pub search: Option<String>,
 }
 
-/// One page of posts, newest first (ties by id).
+/// One page of posts, newest first (ties by id), each with its author's username: the page
+/// and its authors in one statement (a join, as `find_with_author`).
 pub async fn list(
     db: &DatabaseConnection,
     filter: &PostFilter,
     page: PageRequest,
-) -> Result<(Vec<post::Model>, u64), DbErr> {
+) -> Result<(Vec<(post::Model, String)>, u64), DbErr> {
     let mut query = Posts::find();
     if let Some(user_id) = filter.user_id {
         query = query.filter(post::Column::UserId.eq(user_id));
@@ -128,33 +128,30 @@ pub async fn list(
     } else {
         count(db, query.clone()).await?
     };
-    let ordered = query
+    let Some(offset) = page.offset().filter(|offset| *offset < total) else {
+        return Ok((Vec::new(), total));
+    };
+    let author = Posts::belongs_to(Users)
+        .from(post::Column::UserId)
+        .to(user::Column::Id)
+        .into();
+    let statement = query
+        .join(JoinType::InnerJoin, author)
+        .column_as(Expr::col((Users, user::Column::Username)), "author")
         .order_by_desc(post::Column::CreatedAt)
-        .order_by_desc(post::Column::Id);
-    let posts = fetch_page(db, ordered, total, page).await?;
-    Ok((posts, total))
-}
-
-/// The usernames of the authors of `posts`, in one query.
-pub async fn author_names(
-    db: &DatabaseConnection,
-    posts: &[post::Model],
-) -> Result<HashMap<i64, String>, DbErr> {
-    let mut ids: Vec<i64> = posts.iter().map(|p| p.user_id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let statement = Users::find()
-        .select_only()
-        .column(user::Column::Id)
-        .column(user::Column::Username)
-        .filter(user::Column::Id.is_in(ids))
+        .order_by_desc(post::Column::Id)
+        .offset(offset)
+        .limit(page.limit)
         .build(db.get_database_backend());
-    crate::reads::read_all(db, statement)
+    let posts = crate::reads::read_all(db, statement)
         .await?
         .iter()
-        .map(|row| Ok((row.get("id")?, row.get("username")?)))
-        .collect()
+        .map(|row| {
+            Ok((
+                <post::Model as crate::reads::FromRow>::from_row(row)?,
+                row.get("author")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    Ok((posts, total))
 }

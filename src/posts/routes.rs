@@ -42,10 +42,12 @@ async fn page_of_posts(
     page: PageRequest,
 ) -> ApiResult<Json<Page<PostResponse>>> {
     let (posts, total) = queries::list(&state.db, &filter, page).await?;
-    let authors = queries::author_names(&state.db, &posts).await?;
     Ok(Json(Page {
         key: "posts",
-        items: PostResponse::many(posts, &authors),
+        items: posts
+            .into_iter()
+            .map(|(post, author)| PostResponse::new(post, author))
+            .collect(),
         total,
         request: page,
     }))

@@ -1,7 +1,5 @@
 //! What `/posts` sends and takes.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -59,16 +57,6 @@ impl PostResponse {
             created_at: post.created_at,
             updated_at: post.updated_at,
         }
-    }
-
-    pub fn many(posts: Vec<post::Model>, authors: &HashMap<i64, String>) -> Vec<Self> {
-        posts
-            .into_iter()
-            .map(|p| {
-                let name = authors.get(&p.user_id).cloned().unwrap_or_default();
-                PostResponse::new(p, name)
-            })
-            .collect()
     }
 }
 
