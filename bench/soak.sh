@@ -74,7 +74,8 @@ python3 - "$WORK" "$IDLE" "$AFTER" "$SOAK_START" "$SOAK_END" "$STORM_END" "$WARM
 import re, statistics, sys
 work, idle, after, start, end, storm_end, warmup = sys.argv[1], *map(int, sys.argv[2:])
 samples = [tuple(map(int, l.split())) for l in open(f"{work}/rss.txt") if len(l.split()) == 2]
-steady = [r for t, r in samples if start + warmup <= t <= end]
+# Strictly before the end: the login storm begins the same second.
+steady = [r for t, r in samples if start + warmup <= t < end]
 storm = [r for t, r in samples if end < t <= storm_end]
 windows = [l for l in open(f"{work}/soak.txt") if l.startswith("t=")]
 p99 = [float(re.search(r"p99_ms=([\d.]+)", l).group(1)) for l in windows]
