@@ -6,7 +6,7 @@
 
 use apalis_redis::ConnectionManager;
 use chrono::{DateTime, Utc};
-use sea_orm::sqlx::{self, Row};
+use sea_orm::sqlx;
 
 use super::{Jobs, Queued, Store, redis_config};
 
@@ -82,26 +82,18 @@ pub async fn counts(jobs: &Jobs) -> anyhow::Result<Vec<Count>> {
 
 pub async fn failed(jobs: &Jobs, limit: i64) -> anyhow::Result<Vec<FailedJob>> {
     let queue = jobs.config.queue.as_str();
-    let rows = match jobs.store() {
+    let rows: Vec<(String, String, i64, String)> = match jobs.store() {
         Store::Sqlite(pool) => {
             let sql = format!(
                 "SELECT id, {kind} AS kind, attempts, COALESCE(CAST(last_result AS TEXT), '') AS error \
                  FROM Jobs WHERE job_type = ? AND {STATE} = 'failed' ORDER BY done_at, id LIMIT ?",
                 kind = sqlite_kind()
             );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(queue)
                 .bind(limit)
                 .fetch_all(pool)
                 .await?
-                .iter()
-                .map(|r| FailedJob {
-                    id: r.get("id"),
-                    kind: r.get("kind"),
-                    attempts: r.get::<i64, _>("attempts"),
-                    error: r.get("error"),
-                })
-                .collect()
         }
         Store::Postgres(pool) => {
             let sql = format!(
@@ -109,23 +101,23 @@ pub async fn failed(jobs: &Jobs, limit: i64) -> anyhow::Result<Vec<FailedJob>> {
                  FROM apalis.jobs WHERE job_type = $1 AND {STATE} = 'failed' ORDER BY done_at, id LIMIT $2",
                 kind = postgres_kind()
             );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(queue)
                 .bind(limit)
                 .fetch_all(pool)
                 .await?
-                .iter()
-                .map(|r| FailedJob {
-                    id: r.get("id"),
-                    kind: r.get("kind"),
-                    attempts: r.get::<i64, _>("attempts"),
-                    error: r.get("error"),
-                })
-                .collect()
         }
-        Store::Redis(conn) => redis_failed(jobs, conn, limit).await?,
+        Store::Redis(conn) => return redis_failed(jobs, conn, limit).await,
     };
-    Ok(rows)
+    Ok(rows
+        .into_iter()
+        .map(|(id, kind, attempts, error)| FailedJob {
+            id,
+            kind,
+            attempts,
+            error,
+        })
+        .collect())
 }
 
 /// Puts a job that failed for good back in the queue with all its attempts; whether there

@@ -10,8 +10,6 @@
 pub mod admin;
 mod worker;
 
-use std::time::Duration;
-
 use anyhow::Context;
 use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_postgres::PostgresStorage;
@@ -258,9 +256,4 @@ fn redis_config(config: &JobsConfig) -> apalis_redis::Config {
         .batch_size(BATCH)
         .heartbeat_interval(config.heartbeat)
         .missed_heartbeats(2)
-}
-
-/// How long a job that was running on a worker that died waits before another runs it.
-pub fn orphan_after(config: &JobsConfig) -> Duration {
-    config.heartbeat * 3
 }

@@ -11,7 +11,7 @@ use super::types::{
     Accepted, PasswordResetConfirmation, PasswordResetRequest, ResendVerificationRequest,
     TOKEN_REFUSED, VerifyEmailRequest,
 };
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use crate::db::{begin_write, retry_transient};
 use crate::email_tokens::{self, ConsumeError, Purpose};
@@ -125,6 +125,28 @@ pub async fn confirm_password_reset(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Uses `token` for `purpose` in `tx` and returns the user it was sent to, locked. The user
+/// is locked before the token, the order every writer of both follows (a reset being sent
+/// locks the user, then voids older tokens). A link sent to an address the account no
+/// longer has is refused like any other.
+async fn use_token(
+    tx: &DatabaseTransaction,
+    token: &str,
+    purpose: Purpose,
+) -> ApiResult<crate::users::model::Model> {
+    let owner = email_tokens::owner_of(tx, token, purpose)
+        .await?
+        .ok_or_else(token_refused)?;
+    let user = users::find_by_id_for_update(tx, owner)
+        .await?
+        .ok_or_else(token_refused)?;
+    let used = email_tokens::consume(tx, token, purpose).await?;
+    if used.user_id != user.id || used.email != user.email {
+        return Err(token_refused());
+    }
+    Ok(user)
+}
+
 /// The transaction of a confirmed reset. Locks the user before the token, the order every
 /// writer of both follows (a reset being sent locks the user, then voids older tokens).
 async fn set_password_by_token(
@@ -133,17 +155,7 @@ async fn set_password_by_token(
     new_hash: String,
 ) -> ApiResult<crate::users::model::Model> {
     let tx = begin_write(db).await?;
-    let owner = email_tokens::owner_of(&tx, token, Purpose::PasswordReset)
-        .await?
-        .ok_or_else(token_refused)?;
-    let user = users::find_by_id_for_update(&tx, owner)
-        .await?
-        .ok_or_else(token_refused)?;
-    let token = email_tokens::consume(&tx, token, Purpose::PasswordReset).await?;
-    // The link was sent to an address the account no longer has.
-    if token.user_id != user.id || token.email != user.email {
-        return Err(token_refused());
-    }
+    let user = use_token(&tx, token, Purpose::PasswordReset).await?;
     if !users::replace_password_hash(&tx, user.id, &user.password_hash, new_hash).await? {
         return Err(token_refused());
     }
@@ -178,16 +190,7 @@ async fn verify_by_token(
     token: &str,
 ) -> ApiResult<crate::users::model::Model> {
     let tx = begin_write(db).await?;
-    let owner = email_tokens::owner_of(&tx, token, Purpose::VerifyEmail)
-        .await?
-        .ok_or_else(token_refused)?;
-    let user = users::find_by_id_for_update(&tx, owner)
-        .await?
-        .ok_or_else(token_refused)?;
-    let token = email_tokens::consume(&tx, token, Purpose::VerifyEmail).await?;
-    if token.user_id != user.id || token.email != user.email {
-        return Err(token_refused());
-    }
+    let user = use_token(&tx, token, Purpose::VerifyEmail).await?;
     users::mark_email_verified(&tx, user.id, &user.email).await?;
     tx.commit().await?;
     Ok(user)
