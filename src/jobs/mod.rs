@@ -8,6 +8,7 @@
 //! after its last attempt is kept as failed for `larch jobs` to show and retry.
 
 pub mod admin;
+mod poll;
 mod worker;
 
 use anyhow::Context;

@@ -15,6 +15,7 @@ use apalis_sqlite::SqliteStorage;
 use futures::future::BoxFuture;
 use tokio::sync::watch;
 
+use super::poll::EveryInterval;
 use super::{Job, Jobs, Queued, Store, postgres_config, redis_config, sqlite_config};
 use crate::config::JobsConfig;
 
@@ -164,7 +165,7 @@ fn job_monitor(store: &Store, config: &JobsConfig, runner: Runner) -> Monitor {
                     .backend(
                         SqliteStorage::<Queued>::new(&pool)
                             .with_config(queue.clone())
-                            .poll_with_interval(poll),
+                            .poll_with_strategy(EveryInterval::new(poll)),
                     )
                     .concurrency(concurrency)
                     .data(runner.clone())
@@ -178,7 +179,7 @@ fn job_monitor(store: &Store, config: &JobsConfig, runner: Runner) -> Monitor {
                     .backend(
                         PostgresStorage::<Queued>::new(&pool)
                             .with_config(queue.clone())
-                            .poll_with_interval(poll),
+                            .poll_with_strategy(EveryInterval::new(poll)),
                     )
                     .concurrency(concurrency)
                     .data(runner.clone())
@@ -192,7 +193,7 @@ fn job_monitor(store: &Store, config: &JobsConfig, runner: Runner) -> Monitor {
                     .backend(
                         RedisStorage::<Queued, ConnectionManager>::new(conn.clone())
                             .with_config(queue.clone())
-                            .poll_with_interval(poll),
+                            .poll_with_strategy(EveryInterval::new(poll)),
                     )
                     .concurrency(concurrency)
                     .data(runner.clone())
