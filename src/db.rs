@@ -110,6 +110,8 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
                 .connect_with(options)
                 .await
                 .with_context(|| format!("connecting to PostgreSQL at {shown}"))?;
@@ -125,6 +127,8 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
             let pool = sqlx::mysql::MySqlPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
                 .connect_with(options)
                 .await
                 .with_context(|| format!("connecting to MySQL at {shown}"))?;
@@ -133,6 +137,24 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
         _ => bail!("DATABASE_URL {shown} is not supported: use sqlite://, postgres:// or mysql://"),
     };
     Ok(connection)
+}
+
+/// How long a pooled connection to a database server may sit idle before it is pinged
+/// before use. A connection handed back a moment ago was just used (and sqlx pings every
+/// connection as it comes back), so pinging it again on every acquire only doubles the
+/// round trips of a read by id; one that sat idle may have been cut by a server restart or
+/// a proxy, and is checked (and replaced, within the acquire timeout) before a request
+/// uses it.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+async fn ping_if_idle<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
+    if meta.idle_for >= PING_AFTER_IDLE {
+        conn.ping().await?;
+    }
+    Ok(true)
 }
 
 /// An in-memory SQLite database, which exists only as long as its one connection.
@@ -183,6 +205,27 @@ where
             other => return other,
         }
     }
+}
+
+/// Refreshes the query planner's statistics of the tables a bulk load filled (`larch seed`,
+/// `larch import-flask`). Until autovacuum gets to them, PostgreSQL otherwise plans from
+/// the empty tables it last saw: measured, a sequential scan and sort of `users` for every
+/// page of `GET /users`, and a walk of the caller's sessions for every authenticated
+/// request.
+pub async fn analyze(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let statement = match db.get_database_backend() {
+        DbBackend::Postgres => "ANALYZE users, sessions, posts, products, row_counts",
+        DbBackend::MySql => "ANALYZE TABLE users, sessions, posts, products, row_counts",
+        // SQLite plans these reads from its indexes alone, with no statistics kept.
+        _ => return Ok(()),
+    };
+    // MySQL answers ANALYZE TABLE with a result set: read it as a query.
+    db.query_all_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        statement,
+    ))
+    .await?;
+    Ok(())
 }
 
 /// True when the database answers a trivial query.

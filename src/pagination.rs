@@ -6,7 +6,7 @@
 use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, LikeExpr};
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QuerySelect, QueryTrait, Select, Statement};
 
-use crate::reads::FromRow;
+use crate::reads::{FromRow, ReadRow};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use utoipa::openapi::RefOr;
@@ -175,6 +175,55 @@ where
         .map(E::Model::from_row)
         .collect()
 }
+
+/// A page of an unfiltered list and the list's `total`, from the maintained `counter`
+/// (`row_counts`), in one statement (`read_page_with_counter`); only a page with no rows
+/// (past the end) reads the counter on its own. Read outside any transaction.
+pub async fn read_counted_page<E: EntityTrait>(
+    db: &DatabaseConnection,
+    ordered: Select<E>,
+    counter: &str,
+    page: PageRequest,
+) -> Result<(Vec<ReadRow>, u64), DbErr> {
+    let (rows, total) = read_page_with_counter(db, ordered, counter, page).await?;
+    let total = match total {
+        Some(total) => total,
+        None => crate::row_counts::read(db, counter).await?,
+    };
+    Ok((rows, total.unwrap_or(0)))
+}
+
+/// A page of `ordered` and the value of `counter` (`row_counts`) read in the same
+/// statement: the counter rides along as a column of every row, so the page is one round
+/// trip on PostgreSQL and MySQL instead of two. The counter is `None` when the page has no
+/// rows to carry it, `Some(None)` when its row is missing.
+pub async fn read_page_with_counter<E: EntityTrait>(
+    db: &DatabaseConnection,
+    ordered: Select<E>,
+    counter: &str,
+    page: PageRequest,
+) -> Result<(Vec<ReadRow>, Option<Option<u64>>), DbErr> {
+    let Some(offset) = page.offset() else {
+        return Ok((Vec::new(), None));
+    };
+    let statement = ordered
+        .column_as(crate::row_counts::subquery(counter), COUNTER)
+        .offset(offset)
+        .limit(page.limit)
+        .build(db.get_database_backend());
+    let rows = crate::reads::read_all(db, statement).await?;
+    let value = match rows.first() {
+        Some(row) => Some(
+            row.get::<Option<i64>>(COUNTER)?
+                .map(|n| u64::try_from(n).unwrap_or(0)),
+        ),
+        None => None,
+    };
+    Ok((rows, value))
+}
+
+/// The column that carries a counter along a page.
+const COUNTER: &str = "row_counter";
 
 /// How many rows `query` selects (a filtered list's `total`), read as `fetch_page` reads.
 pub async fn count<E: EntityTrait>(

@@ -180,6 +180,7 @@ pub async fn seed(db: &DatabaseConnection, plan: &SeedPlan) -> anyhow::Result<Se
         crate::row_counts::adjust(&tx, crate::row_counts::PRODUCT_CHANGES, 1).await?;
         tx.commit().await?;
     }
+    crate::db::analyze(db).await?;
 
     Ok(SeedReport {
         users: plan.users,

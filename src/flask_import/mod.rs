@@ -221,6 +221,9 @@ pub async fn run(
         Some(email) => Some(make_admin(db, &run, email, report).await?),
         None => None,
     };
+    if !options.dry_run {
+        crate::db::analyze(db).await?;
+    }
     report.finish();
     summary.elapsed = started.elapsed();
     print_summary(&summary, options.dry_run, report);

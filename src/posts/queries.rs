@@ -8,7 +8,7 @@ use sea_orm::{
 
 use super::domain::{PostBody, Title};
 use super::model::{self as post, Entity as Posts};
-use crate::pagination::{PageRequest, contains, count};
+use crate::pagination::{PageRequest, contains, count, read_counted_page};
 use crate::users::model::{self as user, Entity as Users};
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<post::Model>, DbErr> {
@@ -121,30 +121,36 @@ pub async fn list(
     if let Some(term) = &filter.search {
         query = query.filter(contains(post::Column::TitleKey, term));
     }
-    let total = if filter.user_id.is_none() && filter.search.is_none() {
-        crate::row_counts::read(db, crate::row_counts::POSTS)
-            .await?
-            .unwrap_or(0)
+    let unfiltered = filter.user_id.is_none() && filter.search.is_none();
+    let counted = if unfiltered {
+        None
     } else {
-        count(db, query.clone()).await?
-    };
-    let Some(offset) = page.offset().filter(|offset| *offset < total) else {
-        return Ok((Vec::new(), total));
+        Some(count(db, query.clone()).await?)
     };
     let author = Posts::belongs_to(Users)
         .from(post::Column::UserId)
         .to(user::Column::Id)
         .into();
-    let statement = query
+    let ordered = query
         .join(JoinType::InnerJoin, author)
         .column_as(Expr::col((Users, user::Column::Username)), "author")
         .order_by_desc(post::Column::CreatedAt)
-        .order_by_desc(post::Column::Id)
-        .offset(offset)
-        .limit(page.limit)
-        .build(db.get_database_backend());
-    let posts = crate::reads::read_all(db, statement)
-        .await?
+        .order_by_desc(post::Column::Id);
+    let (rows, total) = match counted {
+        // An unfiltered list reads its total from the maintained count, in the same statement.
+        None => read_counted_page(db, ordered, crate::row_counts::POSTS, page).await?,
+        Some(total) => {
+            let Some(offset) = page.offset().filter(|offset| *offset < total) else {
+                return Ok((Vec::new(), total));
+            };
+            let statement = ordered
+                .offset(offset)
+                .limit(page.limit)
+                .build(db.get_database_backend());
+            (crate::reads::read_all(db, statement).await?, total)
+        }
+    };
+    let posts = rows
         .iter()
         .map(|row| {
             Ok((

@@ -8,7 +8,8 @@ use sea_orm::{
 use super::domain::{Description, ProductName, ProductSort, Sku, Stock};
 use super::model::{self as product, Entity as Products};
 use crate::money::Money;
-use crate::pagination::{PageRequest, contains, count, fetch_page};
+use crate::pagination::{PageRequest, contains, count, read_counted_page, read_page_with_counter};
+use crate::reads::{FromRow, ReadRow};
 use crate::row_counts::CachedCounts;
 
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<product::Model>, DbErr> {
@@ -141,32 +142,7 @@ pub async fn list(
     }
     let unfiltered =
         filter.search.is_none() && filter.min_price.is_none() && filter.max_price.is_none();
-    let total = if unfiltered {
-        crate::row_counts::read(db, crate::row_counts::PRODUCTS)
-            .await?
-            .unwrap_or(0)
-    } else {
-        // Debug form of the filter: a different term or bound is a different key.
-        let key = format!(
-            "{:?}/{:?}/{:?}",
-            filter.search,
-            filter.min_price.map(Money::cents),
-            filter.max_price.map(Money::cents)
-        );
-        // Read before counting: a write that lands in between bumps it past this version.
-        // Without the counter (its migration rolled back) nothing is cached.
-        let version = crate::row_counts::read(db, crate::row_counts::PRODUCT_CHANGES).await?;
-        match version.and_then(|v| counts.get(&key, v)) {
-            Some(total) => total,
-            None => {
-                let total = count(db, query.clone()).await?;
-                if let Some(version) = version {
-                    counts.put(key, version, total);
-                }
-                total
-            }
-        }
-    };
+    let filtered = query.clone();
     query = match filter.sort {
         ProductSort::Name => query.order_by_asc(product::Column::NameKey),
         ProductSort::NameDesc => query.order_by_desc(product::Column::NameKey),
@@ -175,6 +151,44 @@ pub async fn list(
         ProductSort::CreatedAt => query.order_by_asc(product::Column::CreatedAt),
         ProductSort::CreatedAtDesc => query.order_by_desc(product::Column::CreatedAt),
     };
-    let products = fetch_page(db, query.order_by_desc(product::Column::Id), total, page).await?;
+    let ordered = query.order_by_desc(product::Column::Id);
+    let to_models = |rows: Vec<ReadRow>| {
+        rows.iter()
+            .map(product::Model::from_row)
+            .collect::<Result<Vec<_>, DbErr>>()
+    };
+    if unfiltered {
+        let (rows, total) =
+            read_counted_page(db, ordered, crate::row_counts::PRODUCTS, page).await?;
+        return Ok((to_models(rows)?, total));
+    }
+    // A filtered count is cached against the number of product writes so far, read in the
+    // statement that reads the page (or on its own when the page is empty), and before
+    // counting: a write that lands in between bumps it past this version. Without the
+    // counter (its migration rolled back) nothing is cached.
+    let (rows, version) =
+        read_page_with_counter(db, ordered, crate::row_counts::PRODUCT_CHANGES, page).await?;
+    let version = match version {
+        Some(version) => version,
+        None => crate::row_counts::read(db, crate::row_counts::PRODUCT_CHANGES).await?,
+    };
+    // Debug form of the filter: a different term or bound is a different key.
+    let key = format!(
+        "{:?}/{:?}/{:?}",
+        filter.search,
+        filter.min_price.map(Money::cents),
+        filter.max_price.map(Money::cents)
+    );
+    let total = match version.and_then(|v| counts.get(&key, v)) {
+        Some(total) => total,
+        None => {
+            let total = count(db, filtered).await?;
+            if let Some(version) = version {
+                counts.put(key, version, total);
+            }
+            total
+        }
+    };
+    let products = to_models(rows)?;
     Ok((products, total))
 }

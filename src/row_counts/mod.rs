@@ -51,6 +51,17 @@ pub async fn read(db: &sea_orm::DatabaseConnection, name: &str) -> Result<Option
     })
 }
 
+/// The counter as a scalar subquery, for a list to read its `total` in the statement that
+/// reads its page (`pagination::read_counted_page`).
+pub fn subquery(name: &str) -> Expr {
+    let select = sea_orm::sea_query::Query::select()
+        .column(Column::Total)
+        .from(Entity)
+        .and_where(Column::Name.eq(name))
+        .to_owned();
+    Expr::SubQuery(None, Box::new(select.into()))
+}
+
 /// The counter, `0` if its row is missing.
 pub async fn get(db: &impl ConnectionTrait, table: &str) -> Result<u64, DbErr> {
     Ok(find(db, table).await?.unwrap_or(0))

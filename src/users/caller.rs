@@ -11,7 +11,7 @@ use super::model::Model as User;
 use super::queries;
 use crate::error::{ApiError, unauthorized};
 use crate::extract::bearer_token;
-use crate::session_lifetime::SessionLifetime;
+use crate::session_lifetime::{SessionLifetime, SessionTimes};
 use crate::state::AppState;
 use crate::tokens::{TokenError, TokenType};
 
@@ -39,17 +39,64 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        AccessClaims::from_request_parts(parts, state)
+            .await?
+            .caller(state)
+            .await
+    }
+}
+
+/// What a valid access token says: its user and session, not yet checked against the
+/// database. For a handler that reads the caller together with something else in one
+/// query (`caller_and_user`); others take `AuthUser`.
+pub struct AccessClaims {
+    user_id: i64,
+    session_id: i64,
+}
+
+impl FromRequestParts<AppState> for AccessClaims {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(&parts.headers)?;
         let claims = state.tokens.verify(token, TokenType::Access)?;
-        let id = claims.user_id().ok_or(TokenError::Invalid)?;
-        let session_id = claims.session_id().ok_or(TokenError::Invalid)?;
-        let (user, session) = queries::find_caller(&state.db, id, session_id)
-            .await?
-            .ok_or_else(|| unauthorized("The session of this token has ended"))?;
+        Ok(AccessClaims {
+            user_id: claims.user_id().ok_or(TokenError::Invalid)?,
+            session_id: claims.session_id().ok_or(TokenError::Invalid)?,
+        })
+    }
+}
+
+impl AccessClaims {
+    /// The caller, if the token's user and session are still there and the session live.
+    pub async fn caller(self, state: &AppState) -> Result<AuthUser, ApiError> {
+        let found = queries::find_caller(&state.db, self.user_id, self.session_id).await?;
+        self.admit(state, found.map(|(user, session)| (user, session, None)))
+            .map(|(caller, _)| caller)
+    }
+
+    /// The caller and user `id` (`None` if there is none), in one query.
+    pub async fn caller_and_user(
+        self,
+        state: &AppState,
+        id: i64,
+    ) -> Result<(AuthUser, Option<User>), ApiError> {
+        let found =
+            queries::find_caller_and_user(&state.db, self.user_id, self.session_id, id).await?;
+        self.admit(state, found)
+    }
+
+    fn admit(
+        &self,
+        state: &AppState,
+        found: Option<(User, SessionTimes, Option<User>)>,
+    ) -> Result<(AuthUser, Option<User>), ApiError> {
+        let (user, session, other) =
+            found.ok_or_else(|| unauthorized("The session of this token has ended"))?;
         if !SessionLifetime::from_config(&state.config).is_live(&session, Utc::now()) {
             return Err(unauthorized("The session of this token has ended"));
         }
-        Ok(AuthUser(user, SessionId(session_id)))
+        Ok((AuthUser(user, SessionId(self.session_id)), other))
     }
 }
 

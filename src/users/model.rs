@@ -48,16 +48,33 @@ impl ActiveModelBehavior for ActiveModel {}
 // The one mapping of this table's rows for the reads outside transactions (`reads`).
 impl crate::reads::FromRow for Model {
     fn from_row(row: &crate::reads::ReadRow) -> Result<Self, DbErr> {
+        Self::from_prefixed_row(row, "")
+    }
+}
+
+impl Model {
+    /// A user from a row whose columns carry `prefix` (a second user in one row).
+    pub(crate) fn from_prefixed_row(
+        row: &crate::reads::ReadRow,
+        prefix: &str,
+    ) -> Result<Self, DbErr> {
+        let column = |name: &'static str| -> std::borrow::Cow<'static, str> {
+            if prefix.is_empty() {
+                name.into()
+            } else {
+                format!("{prefix}{name}").into()
+            }
+        };
         Ok(Self {
-            id: row.get("id")?,
-            username: row.get("username")?,
-            username_key: row.get("username_key")?,
-            email: row.get("email")?,
-            password_hash: row.get("password_hash")?,
-            role: row.get("role")?,
-            email_verified: row.get("email_verified")?,
-            created_at: row.get("created_at")?,
-            updated_at: row.get("updated_at")?,
+            id: row.get(&column("id"))?,
+            username: row.get(&column("username"))?,
+            username_key: row.get(&column("username_key"))?,
+            email: row.get(&column("email"))?,
+            password_hash: row.get(&column("password_hash"))?,
+            role: row.get(&column("role"))?,
+            email_verified: row.get(&column("email_verified"))?,
+            created_at: row.get(&column("created_at"))?,
+            updated_at: row.get(&column("updated_at"))?,
         })
     }
 }

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use sea_orm::DatabaseConnection;
 
 use super::AuthUser;
+use super::caller::AccessClaims;
 use super::domain::Role;
 use super::model as user;
 use super::queries::{self, UserChanges};
@@ -70,12 +71,11 @@ pub async fn profile(viewer: AuthUser, preconditions: Preconditions) -> ApiResul
 pub async fn get_user(
     State(state): State<AppState>,
     PathId(id): PathId,
-    viewer: AuthUser,
+    claims: AccessClaims,
     preconditions: Preconditions,
 ) -> ApiResult<JsonWithEtag> {
-    let user = queries::find_by_id(&state.db, id)
-        .await?
-        .ok_or_else(|| user_not_found(id))?;
+    let (viewer, user) = claims.caller_and_user(&state, id).await?;
+    let user = user.ok_or_else(|| user_not_found(id))?;
     Ok(JsonWithEtag::ok(&UserResponse::seen_by(&user, &viewer.0))?.or_not_modified(&preconditions))
 }
 
