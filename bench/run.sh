@@ -9,6 +9,8 @@
 #   BACKEND=postgres bench/run.sh     # on PostgreSQL (BENCH_POSTGRES_URL, default
 #                                     # postgres://postgres@127.0.0.1:5432/test; a database
 #                                     # larch_bench is dropped and created there)
+#   BACKEND=mysql bench/run.sh        # on MySQL/MariaDB (BENCH_MYSQL_URL, default
+#                                     # mysql://root@127.0.0.1:3306/test; the same)
 #
 # Needs wrk (Debian: apt-get install wrk); installs it when missing and apt-get is there.
 set -euo pipefail
@@ -37,7 +39,14 @@ case $BACKEND in
     PG=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
     psql "$PG" -qc "DROP DATABASE IF EXISTS larch_bench" -c "CREATE DATABASE larch_bench" >/dev/null 2>&1
     export DATABASE_URL="${PG%/*}/larch_bench" ;;
-  *) echo "BACKEND must be sqlite or postgres" >&2; exit 1 ;;
+  mysql)
+    MY=${BENCH_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}
+    MY_HOSTPORT=${MY#*@}; MY_HOSTPORT=${MY_HOSTPORT%%/*}
+    MY_USER=${MY#mysql://}; MY_USER=${MY_USER%%@*}; MY_USER=${MY_USER%%:*}
+    mysql -h "${MY_HOSTPORT%:*}" -P "${MY_HOSTPORT#*:}" -u "$MY_USER" \
+      -e "DROP DATABASE IF EXISTS larch_bench; CREATE DATABASE larch_bench"
+    export DATABASE_URL="${MY%/*}/larch_bench" ;;
+  *) echo "BACKEND must be sqlite, postgres or mysql" >&2; exit 1 ;;
 esac
 echo "== seeding $POSTS posts, $PRODUCTS products, $USERS users ($BACKEND)"
 export RATE_LIMIT_AUTH_PER_MINUTE=0 RUST_LOG=warn

@@ -1,9 +1,9 @@
 //! Every query on `posts`.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
 use super::domain::{PostBody, Title};
@@ -108,7 +108,7 @@ pub struct PostFilter {
 }
 
 /// One page of posts, newest first (ties by id), each with its author's username: the page
-/// and its authors in one statement (a join, as `find_with_author`).
+/// and its authors in one statement.
 pub async fn list(
     db: &DatabaseConnection,
     filter: &PostFilter,
@@ -127,13 +127,16 @@ pub async fn list(
     } else {
         Some(count(db, query.clone()).await?)
     };
-    let author = Posts::belongs_to(Users)
-        .from(post::Column::UserId)
-        .to(user::Column::Id)
-        .into();
+    // The author as a subquery per row, not a join: with a join, MariaDB drives from
+    // `users` and sorts every post (measured: 132 requests/s against 5,500 on PostgreSQL).
+    // Every post has its author (the foreign key cascades).
+    let author = sea_orm::sea_query::Query::select()
+        .column((Users, user::Column::Username))
+        .from(Users)
+        .and_where(Expr::col((Users, user::Column::Id)).equals((Posts, post::Column::UserId)))
+        .to_owned();
     let ordered = query
-        .join(JoinType::InnerJoin, author)
-        .column_as(Expr::col((Users, user::Column::Username)), "author")
+        .column_as(Expr::SubQuery(None, Box::new(author.into())), "author")
         .order_by_desc(post::Column::CreatedAt)
         .order_by_desc(post::Column::Id);
     let (rows, total) = match counted {
