@@ -41,9 +41,14 @@ case $BACKEND in
     export DATABASE_URL="${PG%/*}/larch_bench" ;;
   mysql)
     MY=${BENCH_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}
-    MY_HOSTPORT=${MY#*@}; MY_HOSTPORT=${MY_HOSTPORT%%/*}
-    MY_USER=${MY#mysql://}; MY_USER=${MY_USER%%@*}; MY_USER=${MY_USER%%:*}
-    mysql -h "${MY_HOSTPORT%:*}" -P "${MY_HOSTPORT#*:}" -u "$MY_USER" \
+    # The client takes no URL: its parts (a password goes through MYSQL_PWD, not argv).
+    read -r MY_HOST MY_PORT MY_USER MY_PASSWORD < <(python3 -c '
+import sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+print(u.hostname or "127.0.0.1", u.port or 3306, urllib.parse.unquote(u.username or "root"),
+      urllib.parse.unquote(u.password or "") or "-")' "$MY")
+    [ "$MY_PASSWORD" = "-" ] && MY_PASSWORD=
+    MYSQL_PWD="$MY_PASSWORD" mysql -h "$MY_HOST" -P "$MY_PORT" -u "$MY_USER" \
       -e "DROP DATABASE IF EXISTS larch_bench; CREATE DATABASE larch_bench"
     export DATABASE_URL="${MY%/*}/larch_bench" ;;
   *) echo "BACKEND must be sqlite, postgres or mysql" >&2; exit 1 ;;

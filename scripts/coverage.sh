@@ -73,7 +73,7 @@ for f in data["files"]:
 handler_fns = {}
 for name in handlers:
     source = open(name).read()
-    for match in re.finditer(r"#\[utoipa::path.*?\bfn\s+(\w+)", source, re.S):
+    for match in re.finditer(r"^\s*#\[utoipa::path.*?\bfn\s+(\w+)", source, re.S | re.M):
         handler_fns[(name, match.group(1))] = False
 for function in data["functions"]:
     if function["count"] == 0:

@@ -18,6 +18,9 @@ use crate::validation::{QueryValue, text_schema};
 pub const DEFAULT_LIMIT: u64 = 20;
 pub const MAX_LIMIT: u64 = 100;
 pub const MAX_SEARCH_LENGTH: usize = 200;
+/// Rows skipped beyond which a page is checked against the list's total before it is read
+/// (`PageRequest::is_deep`).
+pub const DEEP_OFFSET: u64 = 10_000;
 
 /// `?page=`: 1 or more. Pages beyond i64's range are refused: no database row count
 /// reaches them, and the echoed `page` stays a signed 64-bit integer for every client.
@@ -119,6 +122,14 @@ impl PageRequest {
         }
     }
 
+    /// Whether the page starts past `DEEP_OFFSET` rows. A database finds out that a page
+    /// lies past the end of a list only by walking every row before it, so the lists that
+    /// read a page and its total in one statement check such a page against the total
+    /// first: `?page=` near 2^63 must not cost a walk of the whole table.
+    pub fn is_deep(&self) -> bool {
+        self.offset().is_none_or(|offset| offset >= DEEP_OFFSET)
+    }
+
     /// Rows to skip, or `None` when the page lies beyond anything a database can hold.
     pub fn offset(&self) -> Option<u64> {
         (self.page - 1)
@@ -185,6 +196,12 @@ pub async fn read_counted_page<E: EntityTrait>(
     counter: &str,
     page: PageRequest,
 ) -> Result<(Vec<ReadRow>, u64), DbErr> {
+    if page.is_deep() {
+        let total = crate::row_counts::read(db, counter).await?.unwrap_or(0);
+        if page.offset().is_none_or(|offset| offset >= total) {
+            return Ok((Vec::new(), total));
+        }
+    }
     let (rows, total) = read_page_with_counter(db, ordered, counter, page).await?;
     let total = match total {
         Some(total) => total,

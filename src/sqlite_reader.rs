@@ -240,8 +240,11 @@ fn parse_sqlx_time(b: &[u8]) -> Option<DateTime<Utc>> {
         b'-' => -1,
         _ => return None,
     };
-    let offset_seconds =
-        sign * i32::try_from(digits(b, at + 1, 2)? * 3600 + digits(b, at + 4, 2)? * 60).ok()?;
+    let (hours, minutes) = (digits(b, at + 1, 2)?, digits(b, at + 4, 2)?);
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    let offset_seconds = sign * i32::try_from(hours * 3600 + minutes * 60).ok()?;
     let offset = chrono::FixedOffset::east_opt(offset_seconds)?;
     date.and_time(time)
         .and_local_timezone(offset)
@@ -303,6 +306,8 @@ mod tests {
             "2026-11-29 05:35:35+0000",
             "2026-11-29 05:35:35+00:00x",
             "２026-11-29 05:35:35+00:00",
+            "2026-11-29 05:35:35+00:60",
+            "2026-11-29 05:35:35+24:00",
         ] {
             assert_eq!(parse_sqlx_time(bad.as_bytes()), None, "{bad}");
         }

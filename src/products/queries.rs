@@ -8,7 +8,9 @@ use sea_orm::{
 use super::domain::{Description, ProductName, ProductSort, Sku, Stock};
 use super::model::{self as product, Entity as Products};
 use crate::money::Money;
-use crate::pagination::{PageRequest, contains, count, read_counted_page, read_page_with_counter};
+use crate::pagination::{
+    PageRequest, contains, count, fetch_page, read_counted_page, read_page_with_counter,
+};
 use crate::reads::{FromRow, ReadRow};
 use crate::row_counts::CachedCounts;
 
@@ -162,6 +164,19 @@ pub async fn list(
             read_counted_page(db, ordered, crate::row_counts::PRODUCTS, page).await?;
         return Ok((to_models(rows)?, total));
     }
+    // Debug form of the filter: a different term or bound is a different key.
+    let key = format!(
+        "{:?}/{:?}/{:?}",
+        filter.search,
+        filter.min_price.map(Money::cents),
+        filter.max_price.map(Money::cents)
+    );
+    if page.is_deep() {
+        // The total first, so that a page past the end is not looked for.
+        let version = crate::row_counts::read(db, crate::row_counts::PRODUCT_CHANGES).await?;
+        let total = filtered_total(db, counts, key, version, filtered).await?;
+        return Ok((fetch_page(db, ordered, total, page).await?, total));
+    }
     // A filtered count is cached against the number of product writes so far, read in the
     // statement that reads the page (or on its own when the page is empty), and before
     // counting: a write that lands in between bumps it past this version. Without the
@@ -172,23 +187,26 @@ pub async fn list(
         Some(version) => version,
         None => crate::row_counts::read(db, crate::row_counts::PRODUCT_CHANGES).await?,
     };
-    // Debug form of the filter: a different term or bound is a different key.
-    let key = format!(
-        "{:?}/{:?}/{:?}",
-        filter.search,
-        filter.min_price.map(Money::cents),
-        filter.max_price.map(Money::cents)
-    );
-    let total = match version.and_then(|v| counts.get(&key, v)) {
-        Some(total) => total,
-        None => {
-            let total = count(db, filtered).await?;
-            if let Some(version) = version {
-                counts.put(key, version, total);
-            }
-            total
-        }
-    };
+    let total = filtered_total(db, counts, key, version, filtered).await?;
     let products = to_models(rows)?;
     Ok((products, total))
+}
+
+/// The number of products `filtered` selects: cached under `key` while the product-changes
+/// counter stays at `version` (read before this), else counted (and cached).
+async fn filtered_total(
+    db: &DatabaseConnection,
+    counts: &CachedCounts,
+    key: String,
+    version: Option<u64>,
+    filtered: sea_orm::Select<Products>,
+) -> Result<u64, DbErr> {
+    if let Some(total) = version.and_then(|v| counts.get(&key, v)) {
+        return Ok(total);
+    }
+    let total = count(db, filtered).await?;
+    if let Some(version) = version {
+        counts.put(key, version, total);
+    }
+    Ok(total)
 }

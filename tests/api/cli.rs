@@ -27,6 +27,7 @@ impl Larch {
         command
             .current_dir(self.dir.path())
             .env_clear()
+            .envs(crate::server::kept_env())
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", &self.database_url)
             .env("RUST_LOG", "warn");
@@ -319,6 +320,7 @@ async fn log_format_json_writes_one_object_per_line() {
     command
         .current_dir(dir.path())
         .env_clear()
+        .envs(crate::server::kept_env())
         .env("DATABASE_URL", &database_url)
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")

@@ -135,6 +135,7 @@ impl Larch {
         command
             .current_dir(&self.dir)
             .env_clear()
+            .envs(crate::server::kept_env())
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", &self.database_url)
             .env("RATE_LIMIT_AUTH_PER_MINUTE", "0")

@@ -25,6 +25,7 @@ pub(crate) async fn instance(
     command
         .current_dir(dir)
         .env_clear()
+        .envs(crate::server::kept_env())
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", database_url)
         .env(

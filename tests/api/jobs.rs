@@ -19,6 +19,7 @@ fn larch(database_url: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_larch"))
         .args(args)
         .env_clear()
+        .envs(crate::server::kept_env())
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", database_url)
         .env("LARCH_ENV", "testing")
@@ -216,6 +217,7 @@ async fn larch_worker_runs_jobs_for_a_server_without_workers() {
     serve
         .current_dir(dir.path())
         .env_clear()
+        .envs(crate::server::kept_env())
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", &database_url)
         .env("SMTP_URL", &url)
@@ -239,6 +241,7 @@ async fn larch_worker_runs_jobs_for_a_server_without_workers() {
     let mut worker = Command::new(env!("CARGO_BIN_EXE_larch"))
         .current_dir(dir.path())
         .env_clear()
+        .envs(crate::server::kept_env())
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", &database_url)
         .env("SMTP_URL", &url)

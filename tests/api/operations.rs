@@ -224,6 +224,7 @@ async fn larch_openapi_prints_the_served_document() {
     let served = json_of(app.get("/openapi.json", None).await, StatusCode::OK).await;
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_larch"))
         .env_clear()
+        .envs(crate::server::kept_env())
         .env("LARCH_ENV", "production") // needs no secret, no database
         .arg("openapi")
         .output()

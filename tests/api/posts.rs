@@ -318,6 +318,15 @@ async fn lists_page_newest_first_and_filter() {
         ),
         (json!([]), Some(5), Some(6))
     );
+    // Far past the end (the total is read first there), and at the largest page number.
+    for page in ["5001", "9223372036854775807"] {
+        let far = get_page(&app, &format!("/posts?page={page}&limit=100")).await;
+        assert_eq!(
+            (far["posts"].clone(), far["total"].as_u64()),
+            (json!([]), Some(6)),
+            "page {page}"
+        );
+    }
 
     assert_eq!(
         get_page(&app, &format!("/posts?q={}", q("RUST"))).await["total"],

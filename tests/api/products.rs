@@ -606,6 +606,31 @@ async fn lists_filter_and_sort_exactly() {
         (Some(4), Some(2), Some(2))
     );
     assert_eq!(names(&paged), ["banana", "Date_box"]);
+    // Far past the end, filtered and not (the total is read first there).
+    for query in [
+        "?q=a&page=5001&limit=100",
+        "?page=5001&limit=100",
+        "?q=a&page=9223372036854775807&limit=100",
+    ] {
+        let far = list(&app, query).await;
+        assert_eq!(far["products"], json!([]), "{query}");
+        assert_eq!(
+            far["page"].as_u64(),
+            Some(
+                query
+                    .split("page=")
+                    .nth(1)
+                    .unwrap()
+                    .split('&')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            ),
+            "{query}"
+        );
+    }
+    assert_eq!(list(&app, "?q=a&page=5001&limit=100").await["total"], 4);
 
     for bad in [
         "?sort=price;drop",

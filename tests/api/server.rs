@@ -87,3 +87,13 @@ impl Drop for Server {
         self.child.wait().ok();
     }
 }
+
+/// What a child `larch` keeps of the test's environment after `env_clear()`: where a
+/// coverage run (scripts/coverage.sh) wants its profile written, so that what runs only in
+/// the child is counted too; nothing in an ordinary run.
+pub fn kept_env() -> Vec<(&'static str, String)> {
+    ["LLVM_PROFILE_FILE"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok().map(|value| (name, value)))
+        .collect()
+}
