@@ -16,8 +16,8 @@
 #   - the handler modules (each `routes.rs`, and the other files that hold handlers)
 #     together: at least HANDLER_FLOOR % of lines (default 80), and each on its own at
 #     least MODULE_FLOOR % (default 80);
-#   - the crate as a whole: at least TOTAL_FLOOR % (default 75: the first measurement on
-#     all three backends was 77.7%; see docs/development.md).
+#   - the crate as a whole: at least TOTAL_FLOOR % (default 90: the first measurement on
+#     all three backends was 94.4%; see docs/development.md).
 #
 # Needs cargo-llvm-cov and the llvm-tools component; installs both when missing.
 set -euo pipefail
@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 
 HANDLER_FLOOR=${HANDLER_FLOOR:-80}
 MODULE_FLOOR=${MODULE_FLOOR:-80}
-TOTAL_FLOOR=${TOTAL_FLOOR:-75}
+TOTAL_FLOOR=${TOTAL_FLOOR:-90}
 HTML=
 [ "${1:-}" = "--html" ] && HTML=1
 

@@ -99,6 +99,29 @@ mod tests {
         assert!(!rule.is_live(&ended, at(21)));
     }
 
+    /// The clean-up's cutoffs agree with `is_live`: a session last used (or created)
+    /// before them has ended, one after them has not (on that count).
+    #[test]
+    fn clean_up_cutoffs_match_liveness() {
+        let rule = SessionLifetime::new(
+            Duration::from_secs(100),
+            Duration::from_secs(1000),
+            Duration::from_secs(300),
+        );
+        let now = at(1000);
+        assert_eq!(rule.idle_cutoff(now), at(900));
+        assert_eq!(rule.max_cutoff(now), at(700));
+        let session = |created: i64, used: i64| SessionTimes {
+            created_at: at(created),
+            last_used_at: at(used),
+            ended_at: None,
+        };
+        assert!(!rule.is_live(&session(850, 899), now));
+        assert!(rule.is_live(&session(850, 901), now));
+        assert!(!rule.is_live(&session(699, 950), now));
+        assert!(rule.is_live(&session(701, 950), now));
+    }
+
     #[test]
     fn the_refresh_token_lifetime_caps_idleness() {
         let rule = SessionLifetime::new(
