@@ -218,4 +218,76 @@ mod tests {
         let err = keys.verify(&token, TokenType::Access).unwrap_err();
         assert_eq!(err.to_string(), "Token has expired");
     }
+
+    fn signed(keys: &TokenKeys, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &keys.encoding).unwrap()
+    }
+
+    fn claims(sub: &str, sid: Option<i64>, from_now: i64) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            sub: sub.into(),
+            iat: now,
+            nbf: now + from_now,
+            exp: now + from_now + 900,
+            jti: "x".into(),
+            sid,
+            token_type: TokenType::Access,
+        }
+    }
+
+    /// Ids are positive: a token naming user or session 0, a negative one or none is
+    /// refused, however well signed; the session is the one the token names.
+    #[test]
+    fn ids_must_be_positive() {
+        let keys = keys();
+        let good = keys
+            .verify(&signed(&keys, &claims("1", Some(1), 0)), TokenType::Access)
+            .unwrap();
+        assert_eq!((good.user_id(), good.session_id()), (Some(1), Some(1)));
+        let named = keys.issue(5, 9, TokenType::Access).unwrap().token;
+        assert_eq!(
+            keys.verify(&named, TokenType::Access).unwrap().session_id(),
+            Some(9)
+        );
+        for (sub, sid) in [
+            ("0", Some(1)),
+            ("-1", Some(1)),
+            ("x", Some(1)),
+            ("1", Some(0)),
+            ("1", Some(-1)),
+            ("1", None),
+        ] {
+            let token = signed(&keys, &claims(sub, sid, 0));
+            assert!(
+                matches!(
+                    keys.verify(&token, TokenType::Access),
+                    Err(TokenError::Invalid)
+                ),
+                "sub {sub:?}, sid {sid:?}"
+            );
+        }
+    }
+
+    /// A token whose `nbf` is still ahead (beyond the leeway) is "not yet valid", not
+    /// merely invalid.
+    #[test]
+    fn tokens_from_the_future_are_not_yet_valid() {
+        let keys = keys();
+        let token = signed(&keys, &claims("1", Some(1), LEEWAY_SECONDS as i64 + 600));
+        assert!(matches!(
+            keys.verify(&token, TokenType::Access),
+            Err(TokenError::NotYetValid)
+        ));
+    }
+
+    /// The stored form of a refresh token: SHA-256, lower-case hex.
+    #[test]
+    fn fingerprints_are_sha256_hex() {
+        assert_eq!(
+            fingerprint("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(fingerprint("abc"), fingerprint("abd"));
+    }
 }
