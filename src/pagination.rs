@@ -173,6 +173,16 @@ pub async fn fetch_page<E: EntityTrait>(
 where
     E::Model: FromRow,
 {
+    crate::reads::models(&read_page(db, ordered, total, page).await?)
+}
+
+/// As `fetch_page`, the rows as read (for a query with columns beyond its entity's).
+pub async fn read_page<E: EntityTrait>(
+    db: &DatabaseConnection,
+    ordered: Select<E>,
+    total: u64,
+    page: PageRequest,
+) -> Result<Vec<ReadRow>, DbErr> {
     let Some(offset) = page.offset().filter(|offset| *offset < total) else {
         return Ok(Vec::new());
     };
@@ -180,11 +190,7 @@ where
         .offset(offset)
         .limit(page.limit)
         .build(db.get_database_backend());
-    crate::reads::read_all(db, statement)
-        .await?
-        .iter()
-        .map(E::Model::from_row)
-        .collect()
+    crate::reads::read_all(db, statement).await
 }
 
 /// A page of an unfiltered list and the list's `total`, from the maintained `counter`

@@ -89,6 +89,11 @@ pub trait FromRow: Sized {
     fn from_row(row: &ReadRow) -> Result<Self, DbErr>;
 }
 
+/// Each of `rows` as a `T`.
+pub fn models<T: FromRow>(rows: &[ReadRow]) -> Result<Vec<T>, DbErr> {
+    rows.iter().map(T::from_row).collect()
+}
+
 /// Reads at most one row by id with plain sqlx on sea-orm's own pool. The by-id reads that
 /// every authenticated request and every `GET /…/{id}` makes skip sea-orm's query builder and
 /// connection layer here: measured, that is most of their cost (see docs/benchmarks.md).

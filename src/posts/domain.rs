@@ -84,27 +84,18 @@ impl ToSchema for PostBody {}
 mod tests {
     use super::*;
 
+    const CONTEXT: ParseContext = ParseContext {
+        password_min_length: 8,
+    };
+
     #[test]
     fn titles() {
         // Kept as typed: an update compares it with the stored title.
         assert_eq!(Title::parse("Hello").unwrap().as_str(), "Hello");
         assert_eq!(Title::parse("Hello").unwrap().into_inner(), "Hello");
-        let json = FieldValue::from_json(
-            &Value::from("From JSON"),
-            &ParseContext {
-                password_min_length: 8,
-            },
-        );
+        let json = Title::from_json(&Value::from("From JSON"), &CONTEXT);
         assert_eq!(json.map(Title::into_inner), Ok("From JSON".to_owned()));
-        assert!(
-            <Title as FieldValue>::from_json(
-                &Value::from(" "),
-                &ParseContext {
-                    password_min_length: 8
-                }
-            )
-            .is_err()
-        );
+        assert!(Title::from_json(&Value::from(" "), &CONTEXT).is_err());
         assert!(Title::parse(&"İ".repeat(200)).is_ok());
         assert!(Title::parse(&"x".repeat(201)).is_err());
         for blank in ["", "   ", "\u{200B}\u{200B}", "\u{2800}", "\u{FEFF}\t"] {
@@ -119,12 +110,7 @@ mod tests {
         let body = PostBody::parse("Some text.").unwrap();
         assert_eq!(body.as_str(), "Some text.");
         assert_eq!(body.into_inner(), "Some text.");
-        let json = FieldValue::from_json(
-            &Value::from("From JSON"),
-            &ParseContext {
-                password_min_length: 8,
-            },
-        );
+        let json = PostBody::from_json(&Value::from("From JSON"), &CONTEXT);
         assert_eq!(json.map(PostBody::into_inner), Ok("From JSON".to_owned()));
         assert!(PostBody::parse(&"x".repeat(100_001)).is_err());
         assert!(PostBody::parse("\u{200B}").is_err());

@@ -3,12 +3,12 @@
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::domain::{PostBody, Title};
 use super::model::{self as post, Entity as Posts};
-use crate::pagination::{PageRequest, contains, count, read_counted_page};
+use crate::pagination::{PageRequest, contains, count, read_counted_page, read_page};
 use crate::users::model::{self as user, Entity as Users};
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<post::Model>, DbErr> {
@@ -142,16 +142,7 @@ pub async fn list(
     let (rows, total) = match counted {
         // An unfiltered list reads its total from the maintained count, in the same statement.
         None => read_counted_page(db, ordered, crate::row_counts::POSTS, page).await?,
-        Some(total) => {
-            let Some(offset) = page.offset().filter(|offset| *offset < total) else {
-                return Ok((Vec::new(), total));
-            };
-            let statement = ordered
-                .offset(offset)
-                .limit(page.limit)
-                .build(db.get_database_backend());
-            (crate::reads::read_all(db, statement).await?, total)
-        }
+        Some(total) => (read_page(db, ordered, total, page).await?, total),
     };
     let posts = rows
         .iter()

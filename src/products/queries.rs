@@ -11,7 +11,6 @@ use crate::money::Money;
 use crate::pagination::{
     PageRequest, contains, count, fetch_page, read_counted_page, read_page_with_counter,
 };
-use crate::reads::{FromRow, ReadRow};
 use crate::row_counts::CachedCounts;
 
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<product::Model>, DbErr> {
@@ -154,15 +153,10 @@ pub async fn list(
         ProductSort::CreatedAtDesc => query.order_by_desc(product::Column::CreatedAt),
     };
     let ordered = query.order_by_desc(product::Column::Id);
-    let to_models = |rows: Vec<ReadRow>| {
-        rows.iter()
-            .map(product::Model::from_row)
-            .collect::<Result<Vec<_>, DbErr>>()
-    };
     if unfiltered {
         let (rows, total) =
             read_counted_page(db, ordered, crate::row_counts::PRODUCTS, page).await?;
-        return Ok((to_models(rows)?, total));
+        return Ok((crate::reads::models(&rows)?, total));
     }
     // Debug form of the filter: a different term or bound is a different key.
     let key = format!(
@@ -188,7 +182,7 @@ pub async fn list(
         None => crate::row_counts::read(db, crate::row_counts::PRODUCT_CHANGES).await?,
     };
     let total = filtered_total(db, counts, key, version, filtered).await?;
-    let products = to_models(rows)?;
+    let products = crate::reads::models(&rows)?;
     Ok((products, total))
 }
 

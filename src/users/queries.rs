@@ -24,6 +24,16 @@ pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<user:
     row.map(|row| user::Model::from_row(&row)).transpose()
 }
 
+/// The columns `caller_from_row` reads: the caller (`users`) and their session.
+macro_rules! caller_columns {
+    () => {
+        "SELECT users.id, users.username, users.username_key, users.email, \
+         users.password_hash, users.role, users.email_verified, users.created_at, \
+         users.updated_at, sessions.created_at AS session_created_at, \
+         sessions.last_used_at AS session_last_used_at, sessions.ended_at AS session_ended_at"
+    };
+}
+
 /// The caller of a request: the user and the session their access token names, in one
 /// query (every authenticated request makes it). `None` if either is gone or the session is
 /// not the user's.
@@ -34,12 +44,10 @@ pub async fn find_caller(
 ) -> Result<Option<(user::Model, SessionTimes)>, DbErr> {
     let row = crate::reads::fetch_optional_by_id(
         db,
-        "SELECT users.id, users.username, users.username_key, users.email, users.password_hash, \
-         users.role, users.email_verified, users.created_at, users.updated_at, \
-         sessions.created_at AS session_created_at, \
-         sessions.last_used_at AS session_last_used_at, sessions.ended_at AS session_ended_at \
-         FROM sessions JOIN users ON users.id = sessions.user_id \
-         WHERE sessions.id = ?",
+        concat!(
+            caller_columns!(),
+            " FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.id = ?"
+        ),
         session_id,
     )
     .await?;
@@ -58,18 +66,17 @@ pub async fn find_caller_and_user(
 ) -> Result<Option<(user::Model, SessionTimes, Option<user::Model>)>, DbErr> {
     let row = crate::reads::fetch_optional_by_ids(
         db,
-        "SELECT users.id, users.username, users.username_key, users.email, users.password_hash, \
-         users.role, users.email_verified, users.created_at, users.updated_at, \
-         sessions.created_at AS session_created_at, \
-         sessions.last_used_at AS session_last_used_at, sessions.ended_at AS session_ended_at, \
-         viewed.id AS viewed_id, viewed.username AS viewed_username, \
+        concat!(
+            caller_columns!(),
+            ", viewed.id AS viewed_id, viewed.username AS viewed_username, \
          viewed.username_key AS viewed_username_key, viewed.email AS viewed_email, \
          viewed.password_hash AS viewed_password_hash, viewed.role AS viewed_role, \
          viewed.email_verified AS viewed_email_verified, viewed.created_at AS viewed_created_at, \
          viewed.updated_at AS viewed_updated_at \
          FROM sessions JOIN users ON users.id = sessions.user_id \
          LEFT JOIN users viewed ON viewed.id = ? \
-         WHERE sessions.id = ?",
+         WHERE sessions.id = ?"
+        ),
         &[id, session_id],
     )
     .await?;
@@ -308,11 +315,7 @@ pub async fn list(
         None => {
             let (rows, total) =
                 read_counted_page(db, ordered, crate::row_counts::USERS, page).await?;
-            let users = rows
-                .iter()
-                .map(user::Model::from_row)
-                .collect::<Result<_, _>>()?;
-            (users, total)
+            (crate::reads::models(&rows)?, total)
         }
     };
     Ok((users, total))
