@@ -180,6 +180,15 @@ mod tests {
     }
 
     #[test]
+    fn if_match_is_there_only_when_sent() {
+        // A delete looks up what it needs for the tag only when there is one to check.
+        assert!(!Preconditions::default().has_if_match());
+        assert!(!with(header::IF_NONE_MATCH, "*").has_if_match());
+        assert!(with(header::IF_MATCH, "*").has_if_match());
+        assert!(with(header::IF_MATCH, "\"old\"").has_if_match());
+    }
+
+    #[test]
     fn if_match_is_strong_and_takes_lists_and_star() {
         let tag = etag_of(b"x");
         assert!(Preconditions::default().check_if_match(&tag).is_ok());
@@ -215,5 +224,56 @@ mod tests {
         assert!(with(header::IF_NONE_MATCH, &format!("W/{tag}")).client_has_current(&tag));
         assert!(with(header::IF_NONE_MATCH, "*").client_has_current(&tag));
         assert!(!with(header::IF_NONE_MATCH, "\"other\"").client_has_current(&tag));
+    }
+    #[tokio::test]
+    async fn the_extractor_reads_both_headers() {
+        let (mut parts, ()) = axum::http::Request::builder()
+            .header(header::IF_MATCH, "\"a\"")
+            .header(header::IF_NONE_MATCH, "\"b\"")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let Ok(preconditions) = Preconditions::from_request_parts(&mut parts, &()).await;
+        assert!(preconditions.has_if_match());
+        assert!(preconditions.check_if_match("\"a\"").is_ok());
+        assert!(preconditions.check_if_match("\"b\"").is_err());
+        assert!(preconditions.client_has_current("\"b\""));
+    }
+
+    async fn parts_of(response: Response) -> (StatusCode, HeaderMap, Bytes) {
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (parts.status, parts.headers, body)
+    }
+
+    #[tokio::test]
+    async fn a_response_carries_its_status_body_and_tag() {
+        let value = serde_json::json!({"id": 1, "name": "x"});
+        let response = JsonWithEtag::new(StatusCode::CREATED, &value).unwrap();
+        let json = serde_json::to_vec(&value).unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.body(), &Bytes::from(json.clone()));
+        let (status, headers, body) = parts_of(response.into_response()).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        assert_eq!(headers[header::ETAG], etag_of(&json).as_str());
+        assert_eq!(body, json);
+    }
+
+    #[tokio::test]
+    async fn a_current_tag_gives_304_without_a_body() {
+        let value = serde_json::json!({"id": 1});
+        let tag = etag_of(&serde_json::to_vec(&value).unwrap());
+        let response = JsonWithEtag::ok(&value)
+            .unwrap()
+            .or_not_modified(&with(header::IF_NONE_MATCH, &tag));
+        let (status, headers, body) = parts_of(response.into_response()).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+        assert_eq!(headers[header::ETAG], tag.as_str());
+        assert!(body.is_empty());
+        let stale = JsonWithEtag::ok(&value)
+            .unwrap()
+            .or_not_modified(&with(header::IF_NONE_MATCH, "\"old\""));
+        assert_eq!(stale.into_response().status(), StatusCode::OK);
     }
 }

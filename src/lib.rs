@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod flask_import;
 pub mod health;
+pub mod held_reads;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;

@@ -220,7 +220,7 @@ pub async fn read_counted_page<E: EntityTrait>(
 /// statement: the counter rides along as a column of every row, so the page is one round
 /// trip on PostgreSQL and MySQL instead of two. The counter is `None` when the page has no
 /// rows to carry it, `Some(None)` when its row is missing.
-pub async fn read_page_with_counter<E: EntityTrait>(
+async fn read_page_with_counter<E: EntityTrait>(
     db: &DatabaseConnection,
     ordered: Select<E>,
     counter: &str,

@@ -1,7 +1,8 @@
 //! Reads made outside any transaction — the caller of every authenticated request, users,
 //! posts and products by id, and every list — in one form for every backend: the same
 //! statement, and rows mapped by one `FromRow` per type. On a SQLite file they run on the
-//! calling thread (`sqlite_reader`); elsewhere through sqlx's pool.
+//! calling thread (`sqlite_reader`); on PostgreSQL and MySQL on connections held outside
+//! sqlx's pool (`held_reads`), or through the pool when none is free.
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value as Sql;
@@ -145,20 +146,48 @@ pub async fn fetch_optional_by_ids(
                 .map(|row| row.map(QueryResult::from))
         }
         DbBackend::Postgres => {
+            let sql = crate::db::numbered(sql);
+            if let Some(mut lease) = crate::held_reads::postgres(db).await {
+                match bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.clone())), ids)
+                    .fetch_optional(lease.conn())
+                    .await
+                {
+                    Ok(row) => {
+                        lease.give_back();
+                        return Ok(row.map(|row| ReadRow::Pool(QueryResult::from(row))));
+                    }
+                    Err(error) if !crate::held_reads::is_connection_error(&error) => {
+                        return Err(query_error(error));
+                    }
+                    Err(_) => {} // the pool's way, below
+                }
+            }
             let mut conn = db
                 .get_postgres_connection_pool()
                 .acquire()
                 .await
                 .map_err(crate::db::acquire_error)?;
-            bind_all(
-                sqlx::query(sqlx::AssertSqlSafe(crate::db::numbered(sql))),
-                ids,
-            )
-            .fetch_optional(&mut *conn)
-            .await
-            .map(|row| row.map(QueryResult::from))
+            bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), ids)
+                .fetch_optional(&mut *conn)
+                .await
+                .map(|row| row.map(QueryResult::from))
         }
         DbBackend::MySql => {
+            if let Some(mut lease) = crate::held_reads::mysql(db).await {
+                match bind_all(sqlx::query(sql), ids)
+                    .fetch_optional(lease.conn())
+                    .await
+                {
+                    Ok(row) => {
+                        lease.give_back();
+                        return Ok(row.map(|row| ReadRow::Pool(QueryResult::from(row))));
+                    }
+                    Err(error) if !crate::held_reads::is_connection_error(&error) => {
+                        return Err(query_error(error));
+                    }
+                    Err(_) => {} // the pool's way, below
+                }
+            }
             let mut conn = db
                 .get_mysql_connection_pool()
                 .acquire()
@@ -171,8 +200,61 @@ pub async fn fetch_optional_by_ids(
         }
         other => return Err(DbErr::Custom(format!("unsupported backend {other:?}"))),
     };
-    row.map(|row| row.map(ReadRow::Pool))
-        .map_err(|error| DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(error))))
+    row.map(|row| row.map(ReadRow::Pool)).map_err(query_error)
+}
+
+fn query_error(error: sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(error)))
+}
+
+/// The rows of `statement` on a held connection (`held_reads`), or `None` when the read is
+/// to take the pool's way.
+async fn held_read(
+    db: &DatabaseConnection,
+    statement: &Statement,
+    at_most: usize,
+) -> Option<Result<Vec<ReadRow>, DbErr>> {
+    let values = sea_query_sqlx::SqlxValues(
+        statement
+            .values
+            .clone()
+            .unwrap_or_else(|| sea_orm::Values(Vec::new())),
+    );
+    let sql = sqlx::AssertSqlSafe(statement.sql.as_str());
+    let read = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let mut lease = crate::held_reads::postgres(db).await?;
+            // All the rows, not a prefix: a connection given back must have read its
+            // answer to the end.
+            let read = sqlx::query_with(sql, values).fetch_all(lease.conn()).await;
+            read.map(|rows| {
+                lease.give_back();
+                rows.into_iter()
+                    .take(at_most)
+                    .map(QueryResult::from)
+                    .collect::<Vec<_>>()
+            })
+        }
+        DbBackend::MySql => {
+            let mut lease = crate::held_reads::mysql(db).await?;
+            // All the rows, not a prefix: a connection given back must have read its
+            // answer to the end.
+            let read = sqlx::query_with(sql, values).fetch_all(lease.conn()).await;
+            read.map(|rows| {
+                lease.give_back();
+                rows.into_iter()
+                    .take(at_most)
+                    .map(QueryResult::from)
+                    .collect::<Vec<_>>()
+            })
+        }
+        _ => return None,
+    };
+    match read {
+        Ok(rows) => Some(Ok(rows.into_iter().map(ReadRow::Pool).collect())),
+        Err(error) if crate::held_reads::is_connection_error(&error) => None,
+        Err(error) => Some(Err(query_error(error))),
+    }
 }
 
 /// The rows of a read made outside any transaction (`statement` built for `db`'s backend):
@@ -191,6 +273,8 @@ pub async fn read_all(
         ) {
             return read.map(|rows| rows.into_iter().map(ReadRow::Sqlite).collect());
         }
+    } else if let Some(read) = held_read(db, &statement, usize::MAX).await {
+        return read;
     }
     Ok(db
         .query_all_raw(statement)
@@ -212,6 +296,8 @@ pub async fn read_one(
         {
             return read.map(|rows| rows.into_iter().next().map(ReadRow::Sqlite));
         }
+    } else if let Some(read) = held_read(db, &statement, 1).await {
+        return read.map(|rows| rows.into_iter().next());
     }
     Ok(db.query_one_raw(statement).await?.map(ReadRow::Pool))
 }

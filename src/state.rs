@@ -1,5 +1,5 @@
 //! What every handler can reach: the pool, the configuration, the token keys, the password
-//! hasher and the cached counts of filtered lists. Cheap to clone (all shared).
+//! hasher and the cached counts and pages of product searches. Cheap to clone (all shared).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 use crate::config::Config;
 use crate::jobs::Jobs;
 use crate::passwords::PasswordHasher;
-use crate::row_counts::CachedCounts;
+use crate::products::queries::ProductCache;
 use crate::tokens::TokenKeys;
 use crate::validation::ParseContext;
 
@@ -19,14 +19,17 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub tokens: Arc<TokenKeys>,
     pub passwords: PasswordHasher,
-    /// Totals of filtered product searches (see `row_counts::cache`).
-    pub product_counts: Arc<CachedCounts>,
+    /// Totals and pages of product searches (see `row_counts::cache`).
+    pub product_cache: Arc<ProductCache>,
     /// The background-job queue; `None` on MySQL without `JOBS_URL`.
     pub jobs: Option<Jobs>,
     /// Whether emails go anywhere (SMTP, or the log outside production).
     pub sends_email: bool,
     /// Set when the shutdown begins: `/readyz` then answers `503`.
     shutting_down: Arc<AtomicBool>,
+    /// The connections PostgreSQL and MySQL reads are made on (`held_reads`), kept open as
+    /// long as this state.
+    _held_reads: Option<Arc<crate::held_reads::Held>>,
 }
 
 impl AppState {
@@ -37,15 +40,17 @@ impl AppState {
             config.refresh_token_ttl,
         );
         let passwords = PasswordHasher::new(config.password_hash_concurrency);
+        let held_reads = crate::held_reads::register(&db, config.database_max_connections as usize);
         AppState {
             db,
             config: Arc::new(config),
             tokens: Arc::new(tokens),
             passwords,
-            product_counts: Arc::default(),
+            product_cache: Arc::default(),
             jobs: None,
             sends_email: false,
             shutting_down: Arc::default(),
+            _held_reads: held_reads,
         }
     }
 

@@ -8,10 +8,10 @@ use sea_orm::{
 use super::domain::{Description, ProductName, ProductSort, Sku, Stock};
 use super::model::{self as product, Entity as Products};
 use crate::money::Money;
-use crate::pagination::{
-    PageRequest, contains, count, fetch_page, read_counted_page, read_page_with_counter,
-};
-use crate::row_counts::CachedCounts;
+use std::sync::Arc;
+
+use crate::pagination::{PageRequest, contains, count, fetch_page, read_counted_page};
+use crate::row_counts::cache::{CachedCounts, VersionedCache};
 
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<product::Model>, DbErr> {
     let row = crate::reads::fetch_optional_by_id(
@@ -124,10 +124,29 @@ pub struct ProductFilter {
     pub sort: ProductSort,
 }
 
+/// What the products list keeps between requests (see `row_counts::cache`): the totals of
+/// filtered lists, and their pages.
+pub struct ProductCache {
+    counts: CachedCounts,
+    pages: VersionedCache<Arc<(Vec<product::Model>, u64)>>,
+}
+
+/// Pages of searches kept, at most: each up to `MAX_LIMIT` products.
+const CACHED_PAGES: usize = 256;
+
+impl Default for ProductCache {
+    fn default() -> Self {
+        ProductCache {
+            counts: CachedCounts::default(),
+            pages: VersionedCache::with_capacity(CACHED_PAGES),
+        }
+    }
+}
+
 /// One page of products in the requested order; ties are always broken by id, descending.
 pub async fn list(
     db: &DatabaseConnection,
-    counts: &CachedCounts,
+    cache: &ProductCache,
     filter: &ProductFilter,
     page: PageRequest,
 ) -> Result<(Vec<product::Model>, u64), DbErr> {
@@ -165,24 +184,22 @@ pub async fn list(
         filter.min_price.map(Money::cents),
         filter.max_price.map(Money::cents)
     );
-    if page.is_deep() {
-        // The total first, so that a page past the end is not looked for.
-        let version = crate::row_counts::read(db, crate::row_counts::PRODUCT_CHANGES).await?;
-        let total = filtered_total(db, counts, key, version, filtered).await?;
-        return Ok((fetch_page(db, ordered, total, page).await?, total));
+    // The number of product writes so far, read before the count and the page: a write that
+    // lands in between bumps it past this version, so what is cached under it is never older
+    // than it. Without the counter (its migration rolled back) nothing is cached.
+    let version = crate::row_counts::read(db, crate::row_counts::PRODUCT_CHANGES).await?;
+    let page_key = format!("{key}/{:?}/{}/{}", filter.sort, page.page, page.limit);
+    if let Some(hit) = version.and_then(|v| cache.pages.get(&page_key, v)) {
+        return Ok(hit.as_ref().clone());
     }
-    // A filtered count is cached against the number of product writes so far, read in the
-    // statement that reads the page (or on its own when the page is empty), and before
-    // counting: a write that lands in between bumps it past this version. Without the
-    // counter (its migration rolled back) nothing is cached.
-    let (rows, version) =
-        read_page_with_counter(db, ordered, crate::row_counts::PRODUCT_CHANGES, page).await?;
-    let version = match version {
-        Some(version) => version,
-        None => crate::row_counts::read(db, crate::row_counts::PRODUCT_CHANGES).await?,
-    };
-    let total = filtered_total(db, counts, key, version, filtered).await?;
-    let products = crate::reads::models(&rows)?;
+    // The total first, so that a page past the end is not looked for.
+    let total = filtered_total(db, &cache.counts, key, version, filtered).await?;
+    let products = fetch_page(db, ordered, total, page).await?;
+    if let Some(version) = version {
+        cache
+            .pages
+            .put(page_key, version, Arc::new((products.clone(), total)));
+    }
     Ok((products, total))
 }
 

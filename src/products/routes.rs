@@ -33,7 +33,7 @@ pub async fn list_products(
         max_price: query.max_price,
         sort: query.sort.unwrap_or_default(),
     };
-    let (products, total) = queries::list(&state.db, &state.product_counts, &filter, page).await?;
+    let (products, total) = queries::list(&state.db, &state.product_cache, &filter, page).await?;
     let items = products.into_iter().map(ProductResponse::from).collect();
     Ok(Json(Page {
         key: "products",

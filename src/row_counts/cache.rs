@@ -1,9 +1,9 @@
-//! Cached `total`s of filtered lists, each kept with the version of the data it was taken
-//! at. Counting the products whose name contains a term is a scan that grows with the
-//! catalogue, while products change rarely (admins only) and the same searches repeat. The
-//! products list stores each count with the `product_changes` counter read before it was
-//! taken; every product write bumps that counter in its own transaction, so a cached count
-//! is used only while no product has changed since, on any instance.
+//! Cached `total`s and pages of product searches, each kept with the version of the data it
+//! was taken at. Finding the products whose name contains a term is a scan that grows with
+//! the catalogue, while products change rarely (admins only) and the same searches repeat.
+//! The products list stores each count and page with the `product_changes` counter read
+//! before it was taken; every product write bumps that counter in its own transaction, so a
+//! cached value is used only while no product has changed since, on any instance.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,34 +11,52 @@ use std::sync::Mutex;
 /// Enough for the popular searches; when full it starts again rather than tracking use.
 const CAPACITY: usize = 4096;
 
-/// Counts by filter (a key the list builds from its filter), each with its version.
-#[derive(Default)]
-pub struct CachedCounts {
-    counts: Mutex<HashMap<String, (u64, u64)>>,
+/// Values by key (a key the list builds from its filter), each with the version of the data
+/// it was taken at: counts, and whole pages of product searches.
+pub struct VersionedCache<V> {
+    entries: Mutex<HashMap<String, (u64, V)>>,
+    capacity: usize,
 }
 
-impl CachedCounts {
-    /// The count taken at `version`, if there is one.
-    pub fn get(&self, key: &str, version: u64) -> Option<u64> {
-        let counts = self
-            .counts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        counts
-            .get(key)
-            .filter(|(at, _)| *at == version)
-            .map(|(_, total)| *total)
+/// Totals of filtered lists.
+pub type CachedCounts = VersionedCache<u64>;
+
+impl<V: Clone> Default for VersionedCache<V> {
+    fn default() -> Self {
+        Self::with_capacity(CAPACITY)
+    }
+}
+
+impl<V: Clone> VersionedCache<V> {
+    /// A cache of at most `capacity` entries.
+    pub fn with_capacity(capacity: usize) -> Self {
+        VersionedCache {
+            entries: Mutex::default(),
+            capacity,
+        }
     }
 
-    pub fn put(&self, key: String, version: u64, total: u64) {
-        let mut counts = self
-            .counts
+    /// The value taken at `version`, if there is one.
+    pub fn get(&self, key: &str, version: u64) -> Option<V> {
+        let entries = self
+            .entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if counts.len() >= CAPACITY && !counts.contains_key(key.as_str()) {
-            counts.clear();
+        entries
+            .get(key)
+            .filter(|(at, _)| *at == version)
+            .map(|(_, value)| value.clone())
+    }
+
+    pub fn put(&self, key: String, version: u64, value: V) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= self.capacity && !entries.contains_key(key.as_str()) {
+            entries.clear();
         }
-        counts.insert(key, (version, total));
+        entries.insert(key, (version, value));
     }
 }
 

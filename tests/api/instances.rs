@@ -305,7 +305,7 @@ async fn two_instances_on_one_database_behave_as_one_service() {
         "demoted on A, no longer admin on B"
     );
 
-    // A search total counted (and cached) on B follows a product written through A.
+    // A search total and page read (and cached) on B follow a product written through A.
     let search = |url: String| {
         let client = client.clone();
         async move {
@@ -337,6 +337,27 @@ async fn two_instances_on_one_database_behave_as_one_service() {
         search(b.url.clone()).await,
         1,
         "a creation on A is counted on B"
+    );
+    let res = client
+        .patch(format!("{}/products/{lamp}", a.url))
+        .bearer_auth(&boss1)
+        .json(&json!({"stock": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = json_of(
+        client
+            .get(format!("{}/products?q=lamp&sort=price", b.url))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        page["products"][0]["stock"], 3,
+        "a stock change on A is in B's search page"
     );
     let res = client
         .patch(format!("{}/products/{lamp}", a.url))

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::client::{assert_error, json_of, spawn_app, spawn_app_with};
-use crate::runner::{Test, current_backend, trials};
+use crate::runner::{Backend, Test, current_backend, trials};
 
 /// Every route larch serves, as `METHOD path` with OpenAPI's `{param}` placeholders.
 const API_ROUTES: &[&str] = &[
@@ -102,6 +102,72 @@ async fn readyz_follows_the_database() {
     .await;
     // The process itself is still up.
     assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+}
+
+/// Ends every connection the server has open to the app's database but the one asking.
+async fn cut_every_connection(database_url: &str) {
+    use sea_orm::sqlx::{self, Connection, Executor, Row};
+    match current_backend() {
+        Backend::Postgres => {
+            let mut admin = sqlx::PgConnection::connect(database_url).await.unwrap();
+            admin
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                )
+                .await
+                .unwrap();
+        }
+        Backend::MySql => {
+            let mut admin = sqlx::MySqlConnection::connect(database_url).await.unwrap();
+            let ids: Vec<i64> = sqlx::query(
+                "SELECT id FROM information_schema.processlist \
+                 WHERE db = DATABASE() AND id <> CONNECTION_ID()",
+            )
+            .fetch_all(&mut admin)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<i64, _>(0))
+            .collect();
+            for id in ids {
+                // One may have gone in between.
+                let _ = admin
+                    .execute(sqlx::AssertSqlSafe(format!("KILL {id}")))
+                    .await;
+            }
+        }
+        Backend::Sqlite => unreachable!("a file has no connections to cut"),
+    }
+}
+
+async fn reads_recover_when_the_server_cuts_every_connection() {
+    // Reads outside transactions run on connections larch holds beside its pool
+    // (`held_reads`); both kinds must notice a connection cut by the server (a restart, a
+    // proxy, an admin) and read on a fresh one, without a restart of larch.
+    if current_backend() == Backend::Sqlite {
+        return; // a file has no connections to cut
+    }
+    let app = spawn_app().await;
+    let user = app.create_user().await;
+    let me = || app.get("/auth/me", Some(&user.access));
+    for _ in 0..3 {
+        assert_eq!(me().await.status(), StatusCode::OK);
+    }
+    cut_every_connection(&app.state.config.database_url).await;
+    // A connection idle for a second is checked before use, so after one the next read
+    // finds the cut and opens a new one.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    for attempt in 0..3 {
+        let res = me().await;
+        assert_eq!(res.status(), StatusCode::OK, "read {attempt} after the cut");
+        assert_eq!(res.json::<Value>().await.unwrap()["id"], user.id);
+    }
+    assert_eq!(
+        json_of(app.get("/posts?page=1", None).await, StatusCode::OK).await["total"],
+        0
+    );
+    assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
 }
 
 async fn the_document_describes_every_route_and_only_those() {
@@ -348,6 +414,7 @@ pub fn tests() -> Vec<Test> {
     trials![
         healthz_is_ok,
         readyz_follows_the_database,
+        reads_recover_when_the_server_cuts_every_connection,
         the_document_describes_every_route_and_only_those,
         larch_openapi_prints_the_served_document,
         the_docs_page_and_its_assets_come_from_larch,

@@ -44,8 +44,9 @@ async fn list(app: &TestApp, query: &str) -> Value {
     .await
 }
 
-async fn search_totals_follow_every_write() {
-    // Filtered totals are cached between product writes: every kind of write must show.
+async fn searches_follow_every_write() {
+    // Filtered totals and pages are cached between product writes: every kind of write
+    // must show, in the total and in the page.
     let app = spawn_app().await;
     let admin = app.create_admin().await;
     let total = |query: &'static str| {
@@ -80,6 +81,37 @@ async fn search_totals_follow_every_write() {
         total("?q=lamp&max_price=20").await,
         1,
         "after a price change"
+    );
+    let prices = |page: Value| -> Vec<String> {
+        page["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["price"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        prices(list(&app, "?q=lamp&sort=price").await),
+        ["5.00", "25.00", "50.00"],
+        "the page after a price change"
+    );
+    // A change no filter sees (stock) still shows in a page read before it.
+    assert_eq!(
+        list(&app, "?q=lamp&sort=price").await["products"][1]["stock"],
+        0
+    );
+    let res = app
+        .patch(
+            &format!("/products/{id}"),
+            Some(&admin.access),
+            &json!({"stock": 7}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        list(&app, "?q=lamp&sort=price").await["products"][1]["stock"],
+        7,
+        "the page after a stock change"
     );
     let res = app
         .patch(
@@ -689,7 +721,7 @@ async fn names_whose_folded_form_is_longer_fit_on_every_backend() {
 
 pub fn tests() -> Vec<Test> {
     trials![
-        search_totals_follow_every_write,
+        searches_follow_every_write,
         admins_create_and_everyone_reads,
         only_admins_write_products,
         money_is_exact,

@@ -1,0 +1,223 @@
+//! Reads on PostgreSQL and MySQL on connections held outside sqlx's pool.
+//!
+//! sqlx pings every connection as it goes back to its pool (sqlx-core 0.9's
+//! `return_to_pool`, whatever the pool's options say): a second round trip, a wake-up of
+//! the database server and of a tokio task, for each read by id. Measured under load, that
+//! ping was half of larch's `send(2)` time on PostgreSQL. The reads made outside any
+//! transaction (`reads`) therefore run on a small set of connections of their own, opened
+//! with the pool's options and kept here between reads, with their statements prepared.
+//!
+//! They keep what the pool guarantees: a connection idle for a second is pinged before use
+//! (a server restart or a proxy may have cut it); one that fails, or whose read is
+//! abandoned half-way (the client went away), is dropped, never reused; a read that cannot
+//! get a connection here (all in use, or the server cannot be reached) goes through the pool
+//! instead, with its acquire timeout and its `503`. Writes and transactions never come here.
+//!
+//! The set belongs to the `AppState` that registered it and closes with it: a process that
+//! serves several apps (the tests) finds each pool's set by the pool's identity.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use sea_orm::sqlx::{self, Connection};
+use sea_orm::{DatabaseConnection, DbBackend};
+
+/// How long a held connection may sit idle before it is pinged before use (as the pool's).
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+/// How long a read waits to open a connection here before it takes the pool's way.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The held connections of one pool.
+pub struct HeldConnections<DB: sqlx::Database> {
+    pool: sqlx::Pool<DB>,
+    idle: Mutex<Vec<(DB::Connection, Instant)>>,
+    /// Connections open here, idle or lent.
+    open: AtomicUsize,
+    max: usize,
+}
+
+/// The held connections of an app's PostgreSQL or MySQL pool; dropping it closes them.
+pub enum Held {
+    Postgres(HeldConnections<sqlx::Postgres>),
+    MySql(HeldConnections<sqlx::MySql>),
+}
+
+/// The sets of the apps alive in this process, by the identity of their pool.
+static REGISTRY: Mutex<Vec<(usize, Weak<Held>)>> = Mutex::new(Vec::new());
+
+fn pool_key<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> usize {
+    // The options live as long as the pool, and each pool has its own.
+    Arc::as_ptr(&pool.connect_options()) as *const () as usize
+}
+
+/// Held connections for `db`'s reads, at most `max` of them: `None` for SQLite (which has
+/// its own way, `sqlite_reader`). Keep the result as long as the pool serves: the
+/// connections close when it is dropped.
+pub fn register(db: &DatabaseConnection, max: usize) -> Option<Arc<Held>> {
+    let (held, key) = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool().clone();
+            let key = pool_key(&pool);
+            (Held::Postgres(HeldConnections::new(pool, max)), key)
+        }
+        DbBackend::MySql => {
+            let pool = db.get_mysql_connection_pool().clone();
+            let key = pool_key(&pool);
+            (Held::MySql(HeldConnections::new(pool, max)), key)
+        }
+        _ => return None,
+    };
+    let held = Arc::new(held);
+    let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    registry.retain(|(_, set)| set.strong_count() > 0);
+    registry.push((key, Arc::downgrade(&held)));
+    Some(held)
+}
+
+fn find(key: usize) -> Option<Arc<Held>> {
+    let registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    registry
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, set)| set.upgrade())
+}
+
+/// A connection lent for one read: give it back when the read succeeded; dropped otherwise
+/// (a failed or abandoned read leaves it in an unknown state).
+pub struct Lease<DB: sqlx::Database> {
+    conn: Option<DB::Connection>,
+    held: Arc<Held>,
+    set: fn(&Held) -> Option<&HeldConnections<DB>>,
+}
+
+impl<DB: sqlx::Database> Lease<DB> {
+    pub fn conn(&mut self) -> &mut DB::Connection {
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until given back")
+    }
+
+    pub fn give_back(mut self) {
+        if let (Some(conn), Some(set)) = (self.conn.take(), (self.set)(&self.held)) {
+            set.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((conn, Instant::now()));
+        }
+    }
+}
+
+impl<DB: sqlx::Database> Drop for Lease<DB> {
+    fn drop(&mut self) {
+        if self.conn.take().is_some()
+            && let Some(set) = (self.set)(&self.held)
+        {
+            set.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn postgres_set(held: &Held) -> Option<&HeldConnections<sqlx::Postgres>> {
+    match held {
+        Held::Postgres(set) => Some(set),
+        Held::MySql(_) => None,
+    }
+}
+
+fn mysql_set(held: &Held) -> Option<&HeldConnections<sqlx::MySql>> {
+    match held {
+        Held::MySql(set) => Some(set),
+        Held::Postgres(_) => None,
+    }
+}
+
+/// A held connection to `db`'s PostgreSQL server, or `None`: the read then takes the pool.
+pub async fn postgres(db: &DatabaseConnection) -> Option<Lease<sqlx::Postgres>> {
+    let held = find(pool_key(db.get_postgres_connection_pool()))?;
+    lease(held, postgres_set).await
+}
+
+/// A held connection to `db`'s MySQL server, or `None`: the read then takes the pool.
+pub async fn mysql(db: &DatabaseConnection) -> Option<Lease<sqlx::MySql>> {
+    let held = find(pool_key(db.get_mysql_connection_pool()))?;
+    lease(held, mysql_set).await
+}
+
+async fn lease<DB: sqlx::Database>(
+    held: Arc<Held>,
+    set: fn(&Held) -> Option<&HeldConnections<DB>>,
+) -> Option<Lease<DB>> {
+    let conn = set(&held)?.take().await?;
+    Some(Lease {
+        conn: Some(conn),
+        held,
+        set,
+    })
+}
+
+impl<DB: sqlx::Database> HeldConnections<DB> {
+    fn new(pool: sqlx::Pool<DB>, max: usize) -> Self {
+        HeldConnections {
+            pool,
+            idle: Mutex::new(Vec::new()),
+            open: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// An idle connection that answers, or a new one while there are fewer than `max`;
+    /// counted in `open` until its lease ends.
+    async fn take(&self) -> Option<DB::Connection> {
+        if self.pool.is_closed() {
+            // Shutting down: the pool's way answers as it does then.
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            self.open.fetch_sub(idle.len(), Ordering::Relaxed);
+            idle.clear();
+            return None;
+        }
+        loop {
+            let next = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let Some((mut conn, since)) = next else { break };
+            if since.elapsed() < PING_AFTER_IDLE {
+                return Some(conn);
+            }
+            match tokio::time::timeout(CONNECT_TIMEOUT, conn.ping()).await {
+                Ok(Ok(())) => return Some(conn),
+                // Cut while idle: drop it and try the next (or open one).
+                _ => {
+                    self.open.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let opened = self.open.fetch_add(1, Ordering::Relaxed);
+        if opened >= self.max {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        let options = self.pool.connect_options();
+        match tokio::time::timeout(CONNECT_TIMEOUT, DB::Connection::connect_with(&options)).await {
+            Ok(Ok(conn)) => Some(conn),
+            _ => {
+                self.open.fetch_sub(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
+
+/// Whether `error` says the connection (not the statement) failed: the read is then made
+/// again through the pool, which answers `503` if the server cannot be reached.
+pub fn is_connection_error(error: &sqlx::Error) -> bool {
+    !matches!(
+        error,
+        sqlx::Error::Database(_)
+            | sqlx::Error::RowNotFound
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::ColumnIndexOutOfBounds { .. }
+            | sqlx::Error::TypeNotFound { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::Encode(_)
+    )
+}
