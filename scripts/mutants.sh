@@ -8,6 +8,9 @@
 #                                           # and the OpenAPI snapshot
 #   MUTANTS_TESTS=all scripts/mutants.sh    # with the whole suite (the API tests too, on
 #                                           # SQLite): much slower, catches more
+#   MUTANTS_TESTS=api:email_tokens scripts/mutants.sh -f src/email_tokens/mod.rs
+#                                           # the unit and API tests whose names contain
+#                                           # the filter: for rules kept in the database
 #   scripts/mutants.sh -f src/money.rs      # other cargo-mutants arguments replace the
 #                                           # file list
 #
@@ -44,7 +47,11 @@ if [ "$#" -gt 0 ]; then
 else
   for file in "${FILES[@]}"; do args+=(-f "$file"); done
 fi
-if [ "${MUTANTS_TESTS:-unit}" != "all" ]; then
+if [[ "${MUTANTS_TESTS:-unit}" == api:* ]]; then
+  # The API tests (on SQLite) and unit tests whose names contain the filter.
+  args+=(--cargo-test-arg=--lib --cargo-test-arg=--test=api
+         --cargo-test-arg=-- "--cargo-test-arg=${MUTANTS_TESTS#api:}")
+elif [ "${MUTANTS_TESTS:-unit}" != "all" ]; then
   # The unit tests, and the snapshot of the OpenAPI document (which pins the schemas the
   # value types describe).
   args+=(--cargo-test-arg=--lib --cargo-test-arg=--test=openapi)

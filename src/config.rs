@@ -66,6 +66,9 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// Connections in the database pool.
     pub database_max_connections: u32,
+    /// Connections held beside the pool for reads on PostgreSQL and MySQL
+    /// (`held_reads`); 0: every read through the pool.
+    pub database_read_connections: u32,
     /// Email: where it goes, from whom, and the links in it.
     pub mail: MailConfig,
     /// Background jobs: where the queue is, and how failed jobs are retried.
@@ -177,6 +180,10 @@ impl Config {
             }
         };
 
+        let database_max_connections = positive(
+            parse_var(&get, "DATABASE_MAX_CONNECTIONS", 8u32)?,
+            "DATABASE_MAX_CONNECTIONS",
+        )?;
         let log_format = match get("LOG_FORMAT").as_deref().map(str::to_ascii_lowercase) {
             Some(f) if f == "json" => LogFormat::Json,
             Some(f) if f == "pretty" || f == "text" => LogFormat::Pretty,
@@ -254,9 +261,11 @@ impl Config {
                 parse_var(&get, "PASSWORD_HASH_CONCURRENCY", parallelism)?,
                 "PASSWORD_HASH_CONCURRENCY",
             )?,
-            database_max_connections: positive(
-                parse_var(&get, "DATABASE_MAX_CONNECTIONS", 8u32)?,
-                "DATABASE_MAX_CONNECTIONS",
+            database_max_connections,
+            database_read_connections: parse_var(
+                &get,
+                "DATABASE_READ_CONNECTIONS",
+                database_max_connections,
             )?,
             header_read_timeout: seconds(&get, "HEADER_READ_TIMEOUT_SECONDS", 10)?,
             keep_alive_timeout: seconds(&get, "KEEP_ALIVE_TIMEOUT_SECONDS", 30)?,

@@ -52,9 +52,12 @@ fn pool_key<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> usize {
 }
 
 /// Held connections for `db`'s reads, at most `max` of them: `None` for SQLite (which has
-/// its own way, `sqlite_reader`). Keep the result as long as the pool serves: the
+/// its own way, `sqlite_reader`) and when `max` is 0. Keep the result as long as the pool serves: the
 /// connections close when it is dropped.
 pub fn register(db: &DatabaseConnection, max: usize) -> Option<Arc<Held>> {
+    if max == 0 {
+        return None;
+    }
     let (held, key) = match db.get_database_backend() {
         DbBackend::Postgres => {
             let pool = db.get_postgres_connection_pool().clone();

@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 use crate::config::Config;
 use crate::jobs::Jobs;
 use crate::passwords::PasswordHasher;
-use crate::products::queries::ProductCache;
+use crate::row_counts::cache::ListCache;
 use crate::tokens::TokenKeys;
 use crate::validation::ParseContext;
 
@@ -20,7 +20,7 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     pub passwords: PasswordHasher,
     /// Totals and pages of product searches (see `row_counts::cache`).
-    pub product_cache: Arc<ProductCache>,
+    pub product_cache: Arc<ListCache>,
     /// The background-job queue; `None` on MySQL without `JOBS_URL`.
     pub jobs: Option<Jobs>,
     /// Whether emails go anywhere (SMTP, or the log outside production).
@@ -40,7 +40,8 @@ impl AppState {
             config.refresh_token_ttl,
         );
         let passwords = PasswordHasher::new(config.password_hash_concurrency);
-        let held_reads = crate::held_reads::register(&db, config.database_max_connections as usize);
+        let held_reads =
+            crate::held_reads::register(&db, config.database_read_connections as usize);
         AppState {
             db,
             config: Arc::new(config),

@@ -279,6 +279,42 @@ pub async fn delete_expired(db: &DatabaseConnection, now: DateTime<Utc>) -> Resu
 mod tests {
     use super::*;
 
+    async fn key_from(values: &[&[u8]]) -> Result<Option<String>, ApiError> {
+        let mut request = axum::http::Request::builder();
+        for value in values {
+            request = request.header(HEADER, *value);
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        IdempotencyKey::from_request_parts(&mut parts, &())
+            .await
+            .map(|key| key.0)
+    }
+
+    #[tokio::test]
+    async fn a_key_is_one_header_of_1_to_255_visible_ascii_characters() {
+        assert_eq!(key_from(&[]).await.unwrap(), None);
+        assert_eq!(
+            key_from(&[b"order-1"]).await.unwrap().as_deref(),
+            Some("order-1")
+        );
+        let longest = "k".repeat(MAX_KEY_LENGTH);
+        assert_eq!(
+            key_from(&[longest.as_bytes()]).await.unwrap(),
+            Some(longest.clone())
+        );
+        let too_long = "k".repeat(MAX_KEY_LENGTH + 1);
+        for bad in [
+            &b""[..],
+            b"two words",
+            b"tab\there",
+            too_long.as_bytes(),
+            b"caf\xc3\xa9",
+        ] {
+            assert!(key_from(&[bad]).await.is_err(), "{bad:?}");
+        }
+        assert!(key_from(&[b"a", b"b"]).await.is_err(), "two headers");
+    }
+
     #[test]
     fn key_order_does_not_matter_but_values_do() {
         let a: Value =

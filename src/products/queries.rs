@@ -8,10 +8,8 @@ use sea_orm::{
 use super::domain::{Description, ProductName, ProductSort, Sku, Stock};
 use super::model::{self as product, Entity as Products};
 use crate::money::Money;
-use std::sync::Arc;
-
 use crate::pagination::{PageRequest, contains, count, fetch_page, read_counted_page};
-use crate::row_counts::cache::{CachedCounts, VersionedCache};
+use crate::row_counts::cache::{CachedCounts, ListCache};
 
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<product::Model>, DbErr> {
     let row = crate::reads::fetch_optional_by_id(
@@ -124,29 +122,10 @@ pub struct ProductFilter {
     pub sort: ProductSort,
 }
 
-/// What the products list keeps between requests (see `row_counts::cache`): the totals of
-/// filtered lists, and their pages.
-pub struct ProductCache {
-    counts: CachedCounts,
-    pages: VersionedCache<Arc<(Vec<product::Model>, u64)>>,
-}
-
-/// Pages of searches kept, at most: each up to `MAX_LIMIT` products.
-const CACHED_PAGES: usize = 256;
-
-impl Default for ProductCache {
-    fn default() -> Self {
-        ProductCache {
-            counts: CachedCounts::default(),
-            pages: VersionedCache::with_capacity(CACHED_PAGES),
-        }
-    }
-}
-
 /// One page of products in the requested order; ties are always broken by id, descending.
 pub async fn list(
     db: &DatabaseConnection,
-    cache: &ProductCache,
+    cache: &ListCache,
     filter: &ProductFilter,
     page: PageRequest,
 ) -> Result<(Vec<product::Model>, u64), DbErr> {
@@ -189,16 +168,14 @@ pub async fn list(
     // than it. Without the counter (its migration rolled back) nothing is cached.
     let version = crate::row_counts::read(db, crate::row_counts::PRODUCT_CHANGES).await?;
     let page_key = format!("{key}/{:?}/{}/{}", filter.sort, page.page, page.limit);
-    if let Some(hit) = version.and_then(|v| cache.pages.get(&page_key, v)) {
+    if let Some(hit) = version.and_then(|v| cache.page::<product::Model>(&page_key, v)) {
         return Ok(hit.as_ref().clone());
     }
     // The total first, so that a page past the end is not looked for.
     let total = filtered_total(db, &cache.counts, key, version, filtered).await?;
     let products = fetch_page(db, ordered, total, page).await?;
     if let Some(version) = version {
-        cache
-            .pages
-            .put(page_key, version, Arc::new((products.clone(), total)));
+        cache.put_page(page_key, version, (products.clone(), total));
     }
     Ok((products, total))
 }

@@ -5,8 +5,9 @@
 //! before it was taken; every product write bumps that counter in its own transaction, so a
 //! cached value is used only while no product has changed since, on any instance.
 
+use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Enough for the popular searches; when full it starts again rather than tracking use.
 const CAPACITY: usize = 4096;
@@ -60,6 +61,45 @@ impl<V: Clone> VersionedCache<V> {
     }
 }
 
+/// Pages of searches kept, at most (each up to the largest `limit`).
+const CACHED_PAGES: usize = 256;
+
+/// What a filtered list keeps between requests: its totals, and its pages (of whatever row
+/// type the list reads: the state that holds this knows no domain).
+pub struct ListCache {
+    pub counts: CachedCounts,
+    pages: VersionedCache<Arc<dyn Any + Send + Sync>>,
+}
+
+impl Default for ListCache {
+    fn default() -> Self {
+        ListCache {
+            counts: CachedCounts::default(),
+            pages: VersionedCache::with_capacity(CACHED_PAGES),
+        }
+    }
+}
+
+impl ListCache {
+    /// The page (rows and total) read at `version` under `key`, if there is one.
+    pub fn page<T: Send + Sync + 'static>(
+        &self,
+        key: &str,
+        version: u64,
+    ) -> Option<Arc<(Vec<T>, u64)>> {
+        self.pages.get(key, version)?.downcast().ok()
+    }
+
+    pub fn put_page<T: Send + Sync + 'static>(
+        &self,
+        key: String,
+        version: u64,
+        page: (Vec<T>, u64),
+    ) {
+        self.pages.put(key, version, Arc::new(page));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +126,17 @@ mod tests {
         counts.put(key("one more"), 1, 5);
         assert_eq!(counts.get(&key("one more"), 1), Some(5));
         assert_eq!(counts.get(&key("0"), 1), None);
+    }
+
+    #[test]
+    fn a_page_comes_back_only_at_its_version_and_as_its_type() {
+        let cache = ListCache::default();
+        cache.put_page(key("lamp"), 3, (vec![1_i64, 2], 9));
+        assert_eq!(
+            cache.page::<i64>(&key("lamp"), 3).unwrap().as_ref(),
+            &(vec![1, 2], 9)
+        );
+        assert!(cache.page::<i64>(&key("lamp"), 4).is_none());
+        assert!(cache.page::<String>(&key("lamp"), 3).is_none());
     }
 }
