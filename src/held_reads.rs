@@ -10,8 +10,9 @@
 //! They keep what the pool guarantees: a connection idle for a second is pinged before use
 //! (a server restart or a proxy may have cut it); one that fails, or whose read is
 //! abandoned half-way (the client went away), is dropped, never reused; a read that cannot
-//! get a connection here (all in use, or the server cannot be reached) goes through the pool
-//! instead, with its acquire timeout and its `503`. Writes and transactions never come here.
+//! get a connection here within a second (all in use, or the server cannot be reached) goes
+//! through the pool instead, with its acquire timeout and its `503`. Writes and transactions
+//! never come here.
 //!
 //! The set belongs to the `AppState` that registered it and closes with it: a process that
 //! serves several apps (the tests) finds each pool's set by the pool's identity.
@@ -25,8 +26,9 @@ use sea_orm::{DatabaseConnection, DbBackend};
 
 /// How long a held connection may sit idle before it is pinged before use (as the pool's).
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
-/// How long a read waits to open a connection here before it takes the pool's way.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a read waits for a connection here (a ping, or opening one) before it takes the
+/// pool's way: what a dead server adds to the pool's own acquire timeout, at most.
+const LEASE_BUDGET: Duration = Duration::from_secs(1);
 
 /// The held connections of one pool.
 pub struct HeldConnections<DB: sqlx::Database> {
@@ -151,12 +153,70 @@ async fn lease<DB: sqlx::Database>(
     held: Arc<Held>,
     set: fn(&Held) -> Option<&HeldConnections<DB>>,
 ) -> Option<Lease<DB>> {
-    let conn = set(&held)?.take().await?;
+    // However the server answers (or fails to), a read waits here at most this long before
+    // taking the pool's way, with the pool's own acquire timeout.
+    tokio::time::timeout(LEASE_BUDGET, lease_within(held, set))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// An idle connection that answers, or a new one while there are fewer than `max`.
+async fn lease_within<DB: sqlx::Database>(
+    held: Arc<Held>,
+    set: fn(&Held) -> Option<&HeldConnections<DB>>,
+) -> Option<Lease<DB>> {
+    let connections = set(&held)?;
+    if connections.pool.is_closed() {
+        // Shutting down: the pool's way answers as it does then.
+        let mut idle = connections.idle.lock().unwrap_or_else(|p| p.into_inner());
+        connections.open.fetch_sub(idle.len(), Ordering::Relaxed);
+        idle.clear();
+        return None;
+    }
+    loop {
+        let next = connections
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        let Some((conn, since)) = next else { break };
+        // Leased at once, so that a read abandoned while this one is checked still counts
+        // it out.
+        let mut lease = Lease {
+            conn: Some(conn),
+            held: held.clone(),
+            set,
+        };
+        if since.elapsed() < PING_AFTER_IDLE || lease.conn().ping().await.is_ok() {
+            return Some(lease);
+        }
+        // Cut while idle: dropped (and counted out); try the next, or open one.
+    }
+    if connections.open.fetch_add(1, Ordering::Relaxed) >= connections.max {
+        connections.open.fetch_sub(1, Ordering::Relaxed);
+        return None;
+    }
+    // Counted in `open` from here; counted out again unless the connection is made.
+    let opening = Opening(&connections.open);
+    let options = connections.pool.connect_options();
+    let conn = DB::Connection::connect_with(&options).await.ok()?;
+    std::mem::forget(opening);
     Some(Lease {
         conn: Some(conn),
-        held,
+        held: held.clone(),
         set,
     })
+}
+
+/// A connection being opened, counted in `open`: uncounted if the opening fails or is
+/// abandoned.
+struct Opening<'a>(&'a AtomicUsize);
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl<DB: sqlx::Database> HeldConnections<DB> {
@@ -166,45 +226,6 @@ impl<DB: sqlx::Database> HeldConnections<DB> {
             idle: Mutex::new(Vec::new()),
             open: AtomicUsize::new(0),
             max,
-        }
-    }
-
-    /// An idle connection that answers, or a new one while there are fewer than `max`;
-    /// counted in `open` until its lease ends.
-    async fn take(&self) -> Option<DB::Connection> {
-        if self.pool.is_closed() {
-            // Shutting down: the pool's way answers as it does then.
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            self.open.fetch_sub(idle.len(), Ordering::Relaxed);
-            idle.clear();
-            return None;
-        }
-        loop {
-            let next = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let Some((mut conn, since)) = next else { break };
-            if since.elapsed() < PING_AFTER_IDLE {
-                return Some(conn);
-            }
-            match tokio::time::timeout(CONNECT_TIMEOUT, conn.ping()).await {
-                Ok(Ok(())) => return Some(conn),
-                // Cut while idle: drop it and try the next (or open one).
-                _ => {
-                    self.open.fetch_sub(1, Ordering::Relaxed);
-                }
-            }
-        }
-        let opened = self.open.fetch_add(1, Ordering::Relaxed);
-        if opened >= self.max {
-            self.open.fetch_sub(1, Ordering::Relaxed);
-            return None;
-        }
-        let options = self.pool.connect_options();
-        match tokio::time::timeout(CONNECT_TIMEOUT, DB::Connection::connect_with(&options)).await {
-            Ok(Ok(conn)) => Some(conn),
-            _ => {
-                self.open.fetch_sub(1, Ordering::Relaxed);
-                None
-            }
         }
     }
 }
