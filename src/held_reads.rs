@@ -10,33 +10,34 @@
 //! They keep what the pool guarantees: a connection idle for a second is pinged before use
 //! (a server restart or a proxy may have cut it); one that fails, or whose read is
 //! abandoned half-way (the client went away), is dropped, never reused; a read that cannot
-//! get a connection here within a second (all in use, or the server cannot be reached) goes
-//! through the pool instead, with its acquire timeout and its `503`. Writes and transactions
+//! get a connection here within a second (all lent for that long, or the server cannot be
+//! reached) goes through the pool instead, with its acquire timeout and its `503`. Writes and transactions
 //! never come here.
 //!
 //! The set belongs to the `AppState` that registered it and closes with it: a process that
 //! serves several apps (the tests) finds each pool's set by the pool's identity.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::{self, Connection};
 use sea_orm::{DatabaseConnection, DbBackend};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How long a held connection may sit idle before it is pinged before use (as the pool's).
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
-/// How long a read waits for a connection here (a ping, or opening one) before it takes the
-/// pool's way: what a dead server adds to the pool's own acquire timeout, at most.
+/// How long a read waits for a connection here (for one to come back, a ping, or opening
+/// one) before it takes the pool's way: what a dead server adds to the pool's own acquire
+/// timeout, at most.
 const LEASE_BUDGET: Duration = Duration::from_secs(1);
 
 /// The held connections of one pool.
 pub struct HeldConnections<DB: sqlx::Database> {
     pool: sqlx::Pool<DB>,
     idle: Mutex<Vec<(DB::Connection, Instant)>>,
-    /// Connections open here, idle or lent.
-    open: AtomicUsize,
-    max: usize,
+    /// One per connection that may be lent at once: a connection is opened only by a read
+    /// holding one and finding none idle, so there are never more than this many open.
+    permits: Arc<Semaphore>,
 }
 
 /// The held connections of an app's PostgreSQL or MySQL pool; dropping it closes them.
@@ -89,36 +90,26 @@ fn find(key: usize) -> Option<Arc<Held>> {
 }
 
 /// A connection lent for one read: give it back when the read succeeded; dropped otherwise
-/// (a failed or abandoned read leaves it in an unknown state).
+/// (a failed or abandoned read leaves it in an unknown state). Either way its permit goes
+/// back.
 pub struct Lease<DB: sqlx::Database> {
-    conn: Option<DB::Connection>,
+    conn: DB::Connection,
     held: Arc<Held>,
     set: fn(&Held) -> Option<&HeldConnections<DB>>,
+    _permit: OwnedSemaphorePermit,
 }
 
 impl<DB: sqlx::Database> Lease<DB> {
     pub fn conn(&mut self) -> &mut DB::Connection {
-        self.conn
-            .as_mut()
-            .expect("a lease holds its connection until given back")
+        &mut self.conn
     }
 
-    pub fn give_back(mut self) {
-        if let (Some(conn), Some(set)) = (self.conn.take(), (self.set)(&self.held)) {
+    pub fn give_back(self) {
+        if let Some(set) = (self.set)(&self.held) {
             set.idle
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push((conn, Instant::now()));
-        }
-    }
-}
-
-impl<DB: sqlx::Database> Drop for Lease<DB> {
-    fn drop(&mut self) {
-        if self.conn.take().is_some()
-            && let Some(set) = (self.set)(&self.held)
-        {
-            set.open.fetch_sub(1, Ordering::Relaxed);
+                .push((self.conn, Instant::now()));
         }
     }
 }
@@ -161,7 +152,7 @@ async fn lease<DB: sqlx::Database>(
         .flatten()
 }
 
-/// An idle connection that answers, or a new one while there are fewer than `max`.
+/// A permit, then an idle connection that answers, or a new one.
 async fn lease_within<DB: sqlx::Database>(
     held: Arc<Held>,
     set: fn(&Held) -> Option<&HeldConnections<DB>>,
@@ -169,54 +160,41 @@ async fn lease_within<DB: sqlx::Database>(
     let connections = set(&held)?;
     if connections.pool.is_closed() {
         // Shutting down: the pool's way answers as it does then.
-        let mut idle = connections.idle.lock().unwrap_or_else(|p| p.into_inner());
-        connections.open.fetch_sub(idle.len(), Ordering::Relaxed);
-        idle.clear();
+        connections
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         return None;
     }
+    // All lent: wait for one to come back (within the budget) rather than take the pool's
+    // way, which costs its ping.
+    let permit = connections.permits.clone().acquire_owned().await.ok()?;
     loop {
         let next = connections
             .idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop();
-        let Some((conn, since)) = next else { break };
-        // Leased at once, so that a read abandoned while this one is checked still counts
-        // it out.
-        let mut lease = Lease {
-            conn: Some(conn),
-            held: held.clone(),
-            set,
-        };
-        if since.elapsed() < PING_AFTER_IDLE || lease.conn().ping().await.is_ok() {
-            return Some(lease);
+        let Some((mut conn, since)) = next else { break };
+        if since.elapsed() < PING_AFTER_IDLE || conn.ping().await.is_ok() {
+            return Some(Lease {
+                conn,
+                held: held.clone(),
+                set,
+                _permit: permit,
+            });
         }
-        // Cut while idle: dropped (and counted out); try the next, or open one.
+        // Cut while idle: dropped; try the next, or open one.
     }
-    if connections.open.fetch_add(1, Ordering::Relaxed) >= connections.max {
-        connections.open.fetch_sub(1, Ordering::Relaxed);
-        return None;
-    }
-    // Counted in `open` from here; counted out again unless the connection is made.
-    let opening = Opening(&connections.open);
     let options = connections.pool.connect_options();
     let conn = DB::Connection::connect_with(&options).await.ok()?;
-    std::mem::forget(opening);
     Some(Lease {
-        conn: Some(conn),
+        conn,
         held: held.clone(),
         set,
+        _permit: permit,
     })
-}
-
-/// A connection being opened, counted in `open`: uncounted if the opening fails or is
-/// abandoned.
-struct Opening<'a>(&'a AtomicUsize);
-
-impl Drop for Opening<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 impl<DB: sqlx::Database> HeldConnections<DB> {
@@ -224,8 +202,7 @@ impl<DB: sqlx::Database> HeldConnections<DB> {
         HeldConnections {
             pool,
             idle: Mutex::new(Vec::new()),
-            open: AtomicUsize::new(0),
-            max,
+            permits: Arc::new(Semaphore::new(max)),
         }
     }
 }
