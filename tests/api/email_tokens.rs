@@ -128,11 +128,76 @@ async fn concurrent_uses_of_one_token_give_one_success() {
     assert_eq!(successes, 1);
 }
 
+async fn housekeeping_deletes_spent_tokens_the_cap_no_longer_counts() {
+    use larch::email_tokens::model::{ActiveModel, Column, Entity};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    let app = spawn_app().await;
+    let user = app.create_user().await;
+    let db = &app.state.db;
+    let now = chrono::Utc::now();
+    let ago = |minutes: i64| now - chrono::Duration::minutes(minutes);
+    // (created, expires, used): kept?
+    let cases = [
+        ("expired, made 2 h ago", ago(120), ago(60), None, false),
+        (
+            "used 10 min ago, made 2 h ago",
+            ago(120),
+            now + chrono::Duration::hours(1),
+            Some(ago(10)),
+            false,
+        ),
+        (
+            "expired 20 min ago, made 30 min ago: the cap counts it",
+            ago(30),
+            ago(20),
+            None,
+            true,
+        ),
+        (
+            "live, made 2 h ago",
+            ago(120),
+            now + chrono::Duration::hours(1),
+            None,
+            true,
+        ),
+        (
+            "used 2 min ago, made 2 h ago: within the grace",
+            ago(120),
+            now + chrono::Duration::hours(1),
+            Some(ago(2)),
+            true,
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (_, created, expires, used, _) in &cases {
+        let token = email_tokens::issue(db, user.id, Purpose::VerifyEmail, &user.email, HOUR)
+            .await
+            .unwrap();
+        let row = Entity::find()
+            .filter(Column::TokenHash.eq(larch::tokens::fingerprint(&token)))
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut row: ActiveModel = row.into();
+        row.created_at = Set(*created);
+        row.expires_at = Set(*expires);
+        row.used_at = Set(*used);
+        ids.push(row.update(db).await.unwrap().id);
+    }
+    larch::startup::housekeep_once(&app.state).await;
+    for ((name, .., kept), id) in cases.iter().zip(ids) {
+        let found = Entity::find_by_id(id).one(db).await.unwrap().is_some();
+        assert_eq!(found, *kept, "{name}");
+    }
+}
+
 pub fn tests() -> Vec<Test> {
     trials![
         a_token_is_single_use_and_of_one_purpose,
         expired_tokens_are_refused,
         a_newer_reset_voids_the_older_ones_and_sends_are_counted,
         concurrent_uses_of_one_token_give_one_success,
+        housekeeping_deletes_spent_tokens_the_cap_no_longer_counts,
     ]
 }
