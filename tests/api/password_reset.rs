@@ -70,6 +70,8 @@ pub async fn user_with_mail(app: &TestApp, inbox: &Inbox) -> TestUser {
 async fn a_reset_sets_the_password_and_ends_every_session() {
     let inbox = Inbox::start();
     let app = app_with_inbox(&inbox, &[]).await;
+    // Not the first user: a link must lead to its own account, not to whoever is user 1.
+    app.create_user().await;
     let user = user_with_mail(&app, &inbox).await;
     // The link comes from PUBLIC_URL, never from the request's Host header.
     let res = app
