@@ -145,7 +145,7 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
 /// round trips of a read by id; one that sat idle may have been cut by a server restart or
 /// a proxy, and is checked (and replaced, within the acquire timeout) before a request
 /// uses it.
-const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+pub(crate) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 async fn ping_if_idle<C: sqlx::Connection>(
     conn: &mut C,

@@ -24,8 +24,6 @@ use sea_orm::sqlx::{self, Connection};
 use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// How long a held connection may sit idle before it is pinged before use (as the pool's).
-const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 /// How long a read waits for a connection here (for one to come back, a ping, or opening
 /// one) before it takes the pool's way: what a dead server adds to the pool's own acquire
 /// timeout, at most.
@@ -177,7 +175,7 @@ async fn lease_within<DB: sqlx::Database>(
             .unwrap_or_else(|p| p.into_inner())
             .pop();
         let Some((mut conn, since)) = next else { break };
-        if since.elapsed() < PING_AFTER_IDLE || conn.ping().await.is_ok() {
+        if since.elapsed() < crate::db::PING_AFTER_IDLE || conn.ping().await.is_ok() {
             return Some(Lease {
                 conn,
                 held: held.clone(),

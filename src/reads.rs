@@ -147,20 +147,8 @@ pub async fn fetch_optional_by_ids(
         }
         DbBackend::Postgres => {
             let sql = crate::db::numbered(sql);
-            if let Some(mut lease) = crate::held_reads::postgres(db).await {
-                match bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.clone())), ids)
-                    .fetch_optional(lease.conn())
-                    .await
-                {
-                    Ok(row) => {
-                        lease.give_back();
-                        return Ok(row.map(|row| ReadRow::Pool(QueryResult::from(row))));
-                    }
-                    Err(error) if !crate::held_reads::is_connection_error(&error) => {
-                        return Err(query_error(error));
-                    }
-                    Err(_) => {} // the pool's way, below
-                }
+            if let Some(read) = held_read_by_ids(db, &sql, ids).await {
+                return read;
             }
             let mut conn = db
                 .get_postgres_connection_pool()
@@ -173,20 +161,8 @@ pub async fn fetch_optional_by_ids(
                 .map(|row| row.map(QueryResult::from))
         }
         DbBackend::MySql => {
-            if let Some(mut lease) = crate::held_reads::mysql(db).await {
-                match bind_all(sqlx::query(sql), ids)
-                    .fetch_optional(lease.conn())
-                    .await
-                {
-                    Ok(row) => {
-                        lease.give_back();
-                        return Ok(row.map(|row| ReadRow::Pool(QueryResult::from(row))));
-                    }
-                    Err(error) if !crate::held_reads::is_connection_error(&error) => {
-                        return Err(query_error(error));
-                    }
-                    Err(_) => {} // the pool's way, below
-                }
+            if let Some(read) = held_read_by_ids(db, sql, ids).await {
+                return read;
             }
             let mut conn = db
                 .get_mysql_connection_pool()
@@ -207,6 +183,47 @@ fn query_error(error: sqlx::Error) -> DbErr {
     DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(error)))
 }
 
+/// `fetch_optional_by_ids`' read on a held connection (`held_reads`), or `None` when it is
+/// to take the pool's way.
+async fn held_read_by_ids(
+    db: &DatabaseConnection,
+    sql: &str,
+    ids: &[i64],
+) -> Option<Result<Option<ReadRow>, DbErr>> {
+    let values = ids.iter().map(|id| Value::BigInt(Some(*id))).collect();
+    let statement =
+        Statement::from_sql_and_values(db.get_database_backend(), sql, sea_orm::Values(values));
+    let read = held_read(db, &statement, 1).await?;
+    Some(read.map(|rows| rows.into_iter().next()))
+}
+
+/// The first `at_most` rows of `sql` on a leased connection, given back once the read is
+/// whole.
+async fn read_on<DB>(
+    mut lease: crate::held_reads::Lease<DB>,
+    sql: sqlx::AssertSqlSafe<&str>,
+    values: sea_query_sqlx::SqlxValues,
+    at_most: usize,
+) -> Result<Vec<QueryResult>, sqlx::Error>
+where
+    DB: sqlx::Database,
+    sea_query_sqlx::SqlxValues: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    QueryResult: From<DB::Row>,
+{
+    // All the rows, not a prefix: a connection given back must have read its answer to the
+    // end.
+    let rows = sqlx::query_with(sql, values)
+        .fetch_all(lease.conn())
+        .await?;
+    lease.give_back();
+    Ok(rows
+        .into_iter()
+        .take(at_most)
+        .map(QueryResult::from)
+        .collect())
+}
+
 /// The rows of `statement` on a held connection (`held_reads`), or `None` when the read is
 /// to take the pool's way.
 async fn held_read(
@@ -223,30 +240,10 @@ async fn held_read(
     let sql = sqlx::AssertSqlSafe(statement.sql.as_str());
     let read = match db.get_database_backend() {
         DbBackend::Postgres => {
-            let mut lease = crate::held_reads::postgres(db).await?;
-            // All the rows, not a prefix: a connection given back must have read its
-            // answer to the end.
-            let read = sqlx::query_with(sql, values).fetch_all(lease.conn()).await;
-            read.map(|rows| {
-                lease.give_back();
-                rows.into_iter()
-                    .take(at_most)
-                    .map(QueryResult::from)
-                    .collect::<Vec<_>>()
-            })
+            read_on(crate::held_reads::postgres(db).await?, sql, values, at_most).await
         }
         DbBackend::MySql => {
-            let mut lease = crate::held_reads::mysql(db).await?;
-            // All the rows, not a prefix: a connection given back must have read its
-            // answer to the end.
-            let read = sqlx::query_with(sql, values).fetch_all(lease.conn()).await;
-            read.map(|rows| {
-                lease.give_back();
-                rows.into_iter()
-                    .take(at_most)
-                    .map(QueryResult::from)
-                    .collect::<Vec<_>>()
-            })
+            read_on(crate::held_reads::mysql(db).await?, sql, values, at_most).await
         }
         _ => return None,
     };
@@ -258,7 +255,8 @@ async fn held_read(
 }
 
 /// The rows of a read made outside any transaction (`statement` built for `db`'s backend):
-/// on a SQLite file on the calling thread (`sqlite_reader`), elsewhere through the pool.
+/// on a SQLite file on the calling thread (`sqlite_reader`), on PostgreSQL and MySQL on a
+/// held connection (`held_reads`), else through the pool.
 pub async fn read_all(
     db: &DatabaseConnection,
     statement: Statement,
