@@ -11,6 +11,9 @@
 #   MUTANTS_TESTS=api:email_tokens scripts/mutants.sh -f src/email_tokens/mod.rs
 #                                           # the unit and API tests whose names contain
 #                                           # the filter: for rules kept in the database
+#   MUTANTS_TESTS=api:users::,posts:: scripts/mutants.sh -f src/pagination.rs
+#                                           # several filters, comma-separated: a test
+#                                           # that matches any of them runs
 #   scripts/mutants.sh -f src/money.rs      # other cargo-mutants arguments replace the
 #                                           # file list
 #
@@ -48,13 +51,15 @@ else
   for file in "${FILES[@]}"; do args+=(-f "$file"); done
 fi
 if [[ "${MUTANTS_TESTS:-unit}" == api:* ]]; then
-  # The API tests (on SQLite) and unit tests whose names contain the filter.
-  args+=(--cargo-test-arg=--lib --cargo-test-arg=--test=api
-         --cargo-test-arg=-- "--cargo-test-arg=${MUTANTS_TESTS#api:}")
+  # The API tests (on SQLite) and unit tests whose names contain one of the filters.
+  # --cargo-arg reaches the build as well as the run: only these targets are built.
+  args+=(--cargo-arg=--lib --cargo-arg=--test=api --cargo-test-arg=--)
+  IFS=, read -r -a filters <<< "${MUTANTS_TESTS#api:}"
+  for filter in "${filters[@]}"; do args+=("--cargo-test-arg=$filter"); done
 elif [ "${MUTANTS_TESTS:-unit}" != "all" ]; then
   # The unit tests, and the snapshot of the OpenAPI document (which pins the schemas the
   # value types describe).
-  args+=(--cargo-test-arg=--lib --cargo-test-arg=--test=openapi)
+  args+=(--cargo-arg=--lib --cargo-arg=--test=openapi)
 fi
 
 mkdir -p target/mutants

@@ -328,11 +328,30 @@ mod tests {
     }
 
     #[test]
+    fn offsets_and_deep_pages() {
+        let page = |page, limit| PageRequest { page, limit };
+        assert_eq!(page(1, 20).offset(), Some(0));
+        assert_eq!(page(3, 20).offset(), Some(40));
+        // The last offset a database can take is i64::MAX rows.
+        assert_eq!(page(i64::MAX as u64 + 1, 1).offset(), Some(i64::MAX as u64));
+        assert_eq!(page(i64::MAX as u64 + 2, 1).offset(), None);
+        // Deep from DEEP_OFFSET rows skipped on, and wherever no offset exists.
+        let limit = 20;
+        let first_deep = DEEP_OFFSET / limit + 1;
+        assert!(!page(1, limit).is_deep());
+        assert!(!page(first_deep - 1, limit).is_deep());
+        assert!(page(first_deep, limit).is_deep());
+        assert!(page(u64::MAX, 100).is_deep());
+    }
+
+    #[test]
     fn search_terms_are_folded() {
         assert_eq!(SearchTerm::from_query("ΣABC").unwrap().term(), Some("σabc"));
         assert_eq!(SearchTerm::from_query("").unwrap().term(), None);
         assert!(SearchTerm::from_query("a\0").is_err());
         assert!(SearchTerm::from_query(&"x".repeat(201)).is_err());
+        // Characters, not bytes: 200 two-byte letters are a term.
+        assert!(SearchTerm::from_query(&"é".repeat(200)).is_ok());
     }
 
     #[test]

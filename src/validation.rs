@@ -533,6 +533,30 @@ mod tests {
     }
 
     #[test]
+    fn a_query_parameter_is_its_first_value_decoded() {
+        let query = QueryString::parse("q=desk%20lamp&page=2&q=other&empty=");
+        assert_eq!(query.get("q"), Some("desk lamp"));
+        assert_eq!(query.get("page"), Some("2"));
+        assert_eq!(query.get("empty"), Some(""));
+        assert_eq!(query.get("limit"), None);
+    }
+
+    #[test]
+    fn null_clears_and_a_value_sets() {
+        let body = parse(json!({"a": "x", "b": "y", "c": "z", "e": "w"})).unwrap();
+        assert_eq!(body.e.unwrap().into_option(), Some(Word("w".into())));
+        assert_eq!(Nullable::<Word>::Null.into_option(), None);
+    }
+
+    #[test]
+    fn any_text_is_kept_as_sent_and_never_shown() {
+        let text = AnyText::from_json(&json!(" p@ss word "), &CX).unwrap();
+        assert_eq!(text.as_str(), " p@ss word ");
+        assert_eq!(format!("{text:?}"), "AnyText(<redacted>)");
+        assert!(AnyText::from_json(&json!("a\u{0}b"), &CX).is_err());
+    }
+
+    #[test]
     fn the_schema_is_the_declaration() {
         let schema = serde_json::to_value(<TestBody as utoipa::PartialSchema>::schema()).unwrap();
         assert_eq!(schema["required"], json!(["a", "b", "c"]));

@@ -224,6 +224,18 @@ mod tests {
     }
 
     #[test]
+    fn values_keep_what_was_sent() {
+        let name = ProductName::from_json(&json!("Desk LAMP"), &CX).unwrap();
+        assert_eq!(name.as_str(), "Desk LAMP");
+        assert_eq!(name.key(), "desk lamp");
+        let description = Description::from_json(&json!("Oak, 40 cm"), &CX).unwrap();
+        assert_eq!(description.as_str(), "Oak, 40 cm");
+        let sku = Sku::from_json(&json!("LAMP-01"), &CX).unwrap();
+        assert_eq!(sku.as_str(), "LAMP-01");
+        assert_eq!(Stock::from_json(&json!(3), &CX).unwrap().value(), 3);
+    }
+
+    #[test]
     fn skus() {
         assert!(Sku::parse("LAMP-01_a").is_ok());
         assert!(Sku::parse("").is_err());
@@ -247,6 +259,17 @@ mod tests {
             json!(u64::MAX),
         ] {
             assert!(Stock::from_json(&bad, &CX).is_err(), "{bad}");
+        }
+        // A number out of range says so; anything else is not an integer at all.
+        let out_of_range = Err(format!("must be an integer from 0 to {STOCK_MAX}"));
+        assert_eq!(Stock::from_json(&json!(u64::MAX), &CX), out_of_range);
+        assert_eq!(Stock::from_json(&json!(-1), &CX), out_of_range);
+        for not_an_integer in [json!(3.0), json!("3"), json!(null)] {
+            assert_eq!(
+                Stock::from_json(&not_an_integer, &CX),
+                Err("must be an integer".into()),
+                "{not_an_integer}"
+            );
         }
     }
 

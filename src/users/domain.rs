@@ -205,6 +205,18 @@ mod tests {
         assert!(Username::parse("al%ce").is_err());
         assert!(Username::parse("ålice").is_err());
         assert_eq!(Username::parse("AlIcE").unwrap().key(), "alice");
+        assert_eq!(Username::parse("AlIcE").unwrap().as_str(), "AlIcE");
+    }
+
+    #[test]
+    fn roles() {
+        for role in [Role::User, Role::Admin] {
+            assert_eq!(Role::parse(role.as_str()), Ok(role));
+        }
+        assert_eq!(Role::User.as_str(), "user");
+        assert_eq!(Role::Admin.as_str(), "admin");
+        assert!(Role::parse("Admin").is_err());
+        assert!(Role::parse("root").is_err());
     }
 
     #[test]
@@ -256,12 +268,28 @@ mod tests {
             "a..b@example.com",
             ".a@example.com",
             "a.@example.com",
+            // Control characters, on either side of the `@`.
+            "a\u{1}b@example.com",
+            "ab@exa\u{7f}mple.com",
+            "a\u{80}b@example.com",
+            "ab@exa\u{9f}mple.com",
         ] {
             assert!(Email::parse(lookalike).is_err(), "{lookalike:?}");
         }
         assert!(Email::parse("a.b+tag@example.com").is_ok());
         let long = format!("{}@example.com", "a".repeat(120));
         assert!(Email::parse(&long).is_err());
+        // 120 characters are taken, 121 are not (the part before the `@` is at most 64).
+        let at_most = format!("{}@{}.example", "a".repeat(64), "b".repeat(47));
+        assert_eq!(char_count(&at_most), EMAIL_MAX_LENGTH);
+        assert_eq!(Email::parse(&at_most).map(Email::into_inner), Ok(at_most));
+        let over = format!("{}@{}.example", "a".repeat(64), "b".repeat(48));
+        assert_eq!(
+            Email::parse(&over),
+            Err(format!(
+                "must be at most {EMAIL_MAX_LENGTH} characters long"
+            ))
+        );
     }
 
     #[test]

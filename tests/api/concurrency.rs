@@ -514,6 +514,73 @@ async fn keys_expire_and_are_cleaned_up() {
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
 }
 
+/// The clean-up deletes in batches of 1,000 until none are left: 2,001 expired keys take
+/// three batches, and the fresh key stays.
+async fn the_clean_up_deletes_every_expired_key_batch_by_batch() {
+    use larch::idempotency::model::{ActiveModel, Column, Entity};
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+    let app = spawn_app().await;
+    let user = app.create_user().await;
+    let fresh = json!({"title": "Kept", "body": "."});
+    create_post(&app, &user, Some("fresh"), &fresh).await;
+    let user_id = user.id;
+    let past = chrono::Utc::now() - chrono::Duration::hours(1);
+    let expired: Vec<ActiveModel> = (0..2_001)
+        .map(|n| ActiveModel {
+            user_id: Set(user_id),
+            idempotency_key: Set(format!("old-{n}")),
+            request_hash: Set("0".repeat(64)),
+            response_status: Set(201),
+            response_body: Set("{}".into()),
+            created_at: Set(past - chrono::Duration::hours(24)),
+            expires_at: Set(past),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in expired.chunks(500) {
+        Entity::insert_many(chunk.to_vec())
+            .exec(&app.state.db)
+            .await
+            .unwrap();
+    }
+
+    let deleted = larch::idempotency::delete_expired(&app.state.db, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2_001);
+    let left = Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 1, "only the fresh key is left");
+    let replay = create_post(&app, &user, Some("fresh"), &fresh).await;
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+}
+
+/// Storing a key that another request stored first is a lost race (`false`: the caller
+/// replays the winner's response), whichever backend reports the duplicate; any other
+/// failure of the insert is an error, not a race. Direct, because only concurrent writers
+/// reach this, and SQLite serialises them before it.
+async fn a_key_stored_twice_loses_the_race_and_other_failures_are_errors() {
+    use larch::conditional::JsonWithEtag;
+    use larch::idempotency::{IdempotencyKey, IdempotentRequest};
+
+    let app = spawn_app().await;
+    let user = app.create_user().await;
+    let body = serde_json::Map::new();
+    let key = || IdempotencyKey(Some("raced".into()));
+    let claim = IdempotentRequest::new(key(), user.id, "POST /posts", &body).unwrap();
+    let response = JsonWithEtag::new(StatusCode::CREATED, &json!({"id": 1})).unwrap();
+    let ttl = std::time::Duration::from_secs(60);
+    assert!(claim.store(&app.state.db, &response, ttl).await.unwrap());
+    assert!(!claim.store(&app.state.db, &response, ttl).await.unwrap());
+    // No such user: the foreign key refuses the row.
+    let nobody = IdempotentRequest::new(key(), i64::MAX, "POST /posts", &body).unwrap();
+    assert!(nobody.store(&app.state.db, &response, ttl).await.is_err());
+}
+
 async fn bad_keys_are_400() {
     let app = spawn_app().await;
     let user = app.create_user().await;
@@ -559,6 +626,8 @@ pub fn tests() -> Vec<Test> {
         keys_belong_to_one_user,
         a_burst_of_one_creation_creates_one_resource,
         keys_expire_and_are_cleaned_up,
+        the_clean_up_deletes_every_expired_key_batch_by_batch,
+        a_key_stored_twice_loses_the_race_and_other_failures_are_errors,
         bad_keys_are_400
     ]
 }

@@ -436,6 +436,14 @@ async fn an_email_requested_while_smtp_is_down_arrives_when_it_is_back() {
         "answered at once"
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Each failed attempt took its token back (else they would fill the per-address cap
+    // before the server is back): at most the one being tried now is left, per email.
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let unsent = larch::email_tokens::model::Entity::find()
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    assert!(unsent <= 2, "{unsent} tokens left by failed sends");
     let inbox = Inbox::start_on(port);
     let mails = inbox.wait_for("downtime@example.com", 2).await;
     let subjects: Vec<String> = mails.iter().map(|m| m.subject()).collect();

@@ -364,6 +364,30 @@ async fn lists_page_newest_first_and_filter() {
     }
 }
 
+/// Past `DEEP_OFFSET` rows a page is checked against the total before it is read: a deep
+/// page inside the list still comes back full, and the first page past it empty.
+async fn deep_pages_inside_the_list_are_read() {
+    let app = spawn_app().await;
+    let plan = larch::seed::SeedPlan {
+        users: 1,
+        posts: larch::pagination::DEEP_OFFSET + 30,
+        products: 0,
+    };
+    larch::seed::seed(&app.state.db, &plan).await.unwrap();
+    let total = plan.posts;
+    let first_deep = larch::pagination::DEEP_OFFSET / 20 + 1;
+    let deep = get_page(&app, &format!("/posts?page={first_deep}&limit=20")).await;
+    assert_eq!(deep["total"].as_u64(), Some(total));
+    assert_eq!(deep["posts"].as_array().unwrap().len(), 20);
+    let last = get_page(&app, &format!("/posts?page={}&limit=20", first_deep + 1)).await;
+    assert_eq!(last["posts"].as_array().unwrap().len(), 10);
+    let past = get_page(&app, &format!("/posts?page={}&limit=20", first_deep + 2)).await;
+    assert_eq!(
+        (past["posts"].clone(), past["total"].as_u64()),
+        (json!([]), Some(total))
+    );
+}
+
 async fn a_users_posts() {
     let app = spawn_app().await;
     let alice = app.create_user().await;
@@ -615,6 +639,7 @@ pub fn tests() -> Vec<Test> {
         post_fields_are_validated_all_at_once,
         unicode_and_awkward_text_round_trips_on_every_backend,
         lists_page_newest_first_and_filter,
+        deep_pages_inside_the_list_are_read,
         a_users_posts,
         deleting_a_user_deletes_their_posts,
         a_renamed_author_shows_on_their_posts,
