@@ -11,9 +11,6 @@
 #   MUTANTS_TESTS=api:email_tokens scripts/mutants.sh -f src/email_tokens/mod.rs
 #                                           # the unit and API tests whose names contain
 #                                           # the filter: for rules kept in the database
-#   MUTANTS_TESTS=api:users::,posts:: scripts/mutants.sh -f src/pagination.rs
-#                                           # several filters, comma-separated: a test
-#                                           # that matches any of them runs
 #   scripts/mutants.sh -f src/money.rs      # other cargo-mutants arguments replace the
 #                                           # file list
 #
@@ -51,11 +48,11 @@ else
   for file in "${FILES[@]}"; do args+=(-f "$file"); done
 fi
 if [[ "${MUTANTS_TESTS:-unit}" == api:* ]]; then
-  # The API tests (on SQLite) and unit tests whose names contain one of the filters.
-  # --cargo-arg reaches the build as well as the run: only these targets are built.
-  args+=(--cargo-arg=--lib --cargo-arg=--test=api --cargo-test-arg=--)
-  IFS=, read -r -a filters <<< "${MUTANTS_TESTS#api:}"
-  for filter in "${filters[@]}"; do args+=("--cargo-test-arg=$filter"); done
+  # The API tests (on SQLite) and unit tests whose names contain the filter (one: the API
+  # harness takes a single filter). --cargo-arg reaches the build as well as the run, so
+  # only these targets are built.
+  args+=(--cargo-arg=--lib --cargo-arg=--test=api
+         --cargo-test-arg=-- "--cargo-test-arg=${MUTANTS_TESTS#api:}")
 elif [ "${MUTANTS_TESTS:-unit}" != "all" ]; then
   # The unit tests, and the snapshot of the OpenAPI document (which pins the schemas the
   # value types describe).
