@@ -5,6 +5,10 @@
 //! memory too: on a general blocking pool every new thread gets its own malloc arena and
 //! keeps its 19 MiB after the hash, which grew the process past 500 MiB under 64 logins.
 //!
+//! A verification runs on its thread's block memory, kept from one hash to the next while
+//! logins keep coming and given back after `KEEP_MEMORY_FOR` without one: allocating,
+//! zeroing and faulting in 19 MiB per hash cost about 8% of the hash itself.
+//!
 //! Besides Argon2id, a stored hash may be one a Flask app wrote (werkzeug's scrypt or
 //! PBKDF2, brought over by `larch import-flask`): it is checked on the same threads, and
 //! replaced by Argon2id once its password is known (`needs_rehash`). A stored value larch
@@ -13,11 +17,12 @@
 
 mod werkzeug;
 
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
-use argon2::{Argon2, Params, PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher as _, Version};
 use tokio::sync::{OnceCell, oneshot};
 
 use std::fmt;
@@ -132,7 +137,14 @@ pub fn needs_rehash(stored: &str) -> bool {
     !stored.starts_with(&current)
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A hashing thread's Argon2 block memory (`Vec<Block>`), kept between verifications.
+pub type BlockMemory = Vec<Block>;
+
+/// How long a hashing thread keeps its block memory without a job: through a burst of
+/// logins, and not much longer (an idle server holds none).
+const KEEP_MEMORY_FOR: Duration = Duration::from_secs(1);
+
+type Job = Box<dyn FnOnce(&mut BlockMemory) + Send>;
 
 #[derive(Clone)]
 pub struct PasswordHasher {
@@ -153,11 +165,14 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("larch-argon2-{n}"))
                 .spawn(move || {
+                    let mut memory = BlockMemory::new();
                     loop {
-                        // The lock is held only while waiting for the next job.
-                        let next = queue.lock().map(|q| q.recv());
+                        // The lock is held only while waiting for the next job; each thread
+                        // in turn waits at most KEEP_MEMORY_FOR, so every idle one lets go.
+                        let next = queue.lock().map(|q| q.recv_timeout(KEEP_MEMORY_FOR));
                         match next {
-                            Ok(Ok(job)) => job(),
+                            Ok(Ok(job)) => job(&mut memory),
+                            Ok(Err(RecvTimeoutError::Timeout)) => memory = BlockMemory::new(),
                             _ => return,
                         }
                     }
@@ -172,14 +187,14 @@ impl PasswordHasher {
 
     pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
         let password = password.expose().to_owned();
-        self.run(move || hash_blocking(&password)).await?
+        self.run(move |_| hash_blocking(&password)).await?
     }
 
     /// Argon2id of a password that has just been verified against an older hash: no length
     /// rule applies (the Flask app that set it had none).
     pub async fn rehash(&self, password: &str) -> anyhow::Result<String> {
         let password = password.to_owned();
-        self.run(move || hash_blocking(&password)).await?
+        self.run(move |_| hash_blocking(&password)).await?
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when there is no
@@ -191,13 +206,14 @@ impl PasswordHasher {
             Some(StoredHash::Unsupported(_)) | None => {
                 let dummy = StoredHash::Argon2(self.dummy_hash().await?.clone());
                 let password = password.to_owned();
-                self.run(move || password_matches(&dummy, &password))
+                self.run(move |memory| password_matches(&dummy, &password, memory))
                     .await?;
                 return Ok(false);
             }
         };
         let password = password.to_owned();
-        self.run(move || password_matches(&check, &password)).await
+        self.run(move |memory| password_matches(&check, &password, memory))
+            .await
     }
 
     async fn dummy_hash(&self) -> anyhow::Result<&String> {
@@ -206,7 +222,7 @@ impl PasswordHasher {
                 let mut random = [0u8; 32];
                 rand::fill(&mut random);
                 let password = hex::encode(random);
-                self.run(move || hash_blocking(&password)).await?
+                self.run(move |_| hash_blocking(&password)).await?
             })
             .await
     }
@@ -215,12 +231,12 @@ impl PasswordHasher {
     /// timeout) by the time a thread is free is skipped rather than hashed for nobody.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut BlockMemory) -> T + Send + 'static,
     ) -> anyhow::Result<T> {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move || {
+        let job: Job = Box::new(move |memory| {
             if !reply.is_closed() {
-                let _ = reply.send(work());
+                let _ = reply.send(work(memory));
             }
         });
         self.jobs
@@ -231,14 +247,50 @@ impl PasswordHasher {
     }
 }
 
-fn password_matches(stored: &StoredHash, password: &str) -> bool {
+fn password_matches(stored: &StoredHash, password: &str, memory: &mut BlockMemory) -> bool {
     match stored {
-        StoredHash::Argon2(hash) => Argon2::default()
-            .verify_password(password.as_bytes(), hash.as_str())
-            .is_ok(),
+        StoredHash::Argon2(hash) => argon2_matches(hash, password.as_bytes(), memory),
         StoredHash::Werkzeug(hash) => hash.verify(password),
         StoredHash::Unsupported(_) => false,
     }
+}
+
+/// What the argon2 crate's `verify_password` does (the algorithm, version, parameters and
+/// salt of the PHC string; the output compared in constant time), on `memory` instead of a
+/// fresh allocation. `memory` grows to the hash's block count and is reused as it is: Argon2
+/// overwrites every block it reads.
+pub fn argon2_matches(stored: &str, password: &[u8], memory: &mut BlockMemory) -> bool {
+    let Ok(hash) = argon2::PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(hash.algorithm.as_str()),
+        Params::try_from(&hash),
+    ) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let argon2 = Argon2::new(algorithm, version, params);
+    let blocks = argon2.params().block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut output = vec![0u8; expected.len()];
+    if argon2
+        .hash_password_into_with_memory(password, salt.as_ref(), &mut output, &mut memory[..])
+        .is_err()
+    {
+        return false;
+    }
+    // `Output`'s equality is constant-time.
+    argon2::password_hash::phc::Output::new(&output).is_ok_and(|computed| computed == *expected)
 }
 
 fn hash_blocking(password: &str) -> anyhow::Result<String> {
@@ -283,6 +335,44 @@ mod tests {
         assert!(!hasher.verify("x", Some("not a hash")).await.unwrap());
         assert!(!hasher.verify("x", Some("$argon2id$broken")).await.unwrap());
         assert!(!needs_rehash(&hash));
+    }
+
+    #[tokio::test]
+    async fn other_argon2_variants_and_costs_verify_on_one_threads_memory() {
+        // One thread: every verification below runs on the same kept block memory, which
+        // grows for the larger cost and is reused as it is for the smaller ones.
+        let hasher = PasswordHasher::new(1);
+        let hash_with = |algorithm, m_cost, t_cost| {
+            let params = Params::new(m_cost, t_cost, 1, None).unwrap();
+            Argon2::new(algorithm, Version::V0x13, params)
+                .hash_password(b"s3cret")
+                .unwrap()
+                .to_string()
+        };
+        let hashes = [
+            hash_with(Algorithm::Argon2id, 32 * 1024, 1),
+            hash_with(Algorithm::Argon2i, 8 * 1024, 3),
+            hash_with(Algorithm::Argon2d, 1024, 2),
+            Argon2::default()
+                .hash_password(b"s3cret")
+                .unwrap()
+                .to_string(),
+        ];
+        for _ in 0..2 {
+            for hash in &hashes {
+                assert!(hasher.verify("s3cret", Some(hash)).await.unwrap(), "{hash}");
+                assert!(
+                    !hasher.verify("s3cret!", Some(hash)).await.unwrap(),
+                    "{hash}"
+                );
+            }
+        }
+        // The version 0x10 form of the same parameters is a different hash.
+        let v10 = hashes[3].replace("$v=19$", "$v=16$");
+        assert!(!hasher.verify("s3cret", Some(&v10)).await.unwrap());
+        // A tampered output never matches, whatever its length.
+        let short = hashes[3].rsplit_once('$').unwrap().0.to_owned() + "$AAAAAAAAAAAAAAAAAAAAAA";
+        assert!(!hasher.verify("s3cret", Some(&short)).await.unwrap());
     }
 
     #[tokio::test]
