@@ -17,8 +17,7 @@
 
 mod werkzeug;
 
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -140,15 +139,15 @@ pub fn needs_rehash(stored: &str) -> bool {
 /// A hashing thread's Argon2 block memory (`Vec<Block>`), kept between verifications.
 pub type BlockMemory = Vec<Block>;
 
-/// How long a hashing thread keeps its block memory without a job: through a burst of
-/// logins, and not much longer (an idle server holds none).
+/// How long a hashing thread keeps its block memory without a job of its own: through a
+/// burst of logins, and not much longer (an idle server holds none).
 const KEEP_MEMORY_FOR: Duration = Duration::from_secs(1);
 
 type Job = Box<dyn FnOnce(&mut BlockMemory) + Send>;
 
 #[derive(Clone)]
 pub struct PasswordHasher {
-    jobs: mpsc::Sender<Job>,
+    jobs: flume::Sender<Job>,
     /// Hash of a random password, verified against when the email is unknown, so a login
     /// for an unknown email costs the same as one with a wrong password.
     dummy_hash: Arc<OnceCell<String>>,
@@ -158,22 +157,20 @@ impl PasswordHasher {
     /// Starts `threads` hashing threads; they end when the last clone of the hasher is
     /// dropped.
     pub fn new(threads: usize) -> Self {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let (jobs, queue) = flume::unbounded::<Job>();
         for n in 0..threads.max(1) {
-            let queue = Arc::clone(&queue);
+            let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("larch-argon2-{n}"))
                 .spawn(move || {
                     let mut memory = BlockMemory::new();
                     loop {
-                        // The lock is held only while waiting for the next job; each thread
-                        // in turn waits at most KEEP_MEMORY_FOR, so every idle one lets go.
-                        let next = queue.lock().map(|q| q.recv_timeout(KEEP_MEMORY_FOR));
-                        match next {
-                            Ok(Ok(job)) => job(&mut memory),
-                            Ok(Err(RecvTimeoutError::Timeout)) => memory = BlockMemory::new(),
-                            _ => return,
+                        // Each thread waits on its own timer: one without a job for
+                        // KEEP_MEMORY_FOR lets its memory go, whatever the others do.
+                        match queue.recv_timeout(KEEP_MEMORY_FOR) {
+                            Ok(job) => job(&mut memory),
+                            Err(flume::RecvTimeoutError::Timeout) => memory = BlockMemory::new(),
+                            Err(flume::RecvTimeoutError::Disconnected) => return,
                         }
                     }
                 })
@@ -187,14 +184,16 @@ impl PasswordHasher {
 
     pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
         let password = password.expose().to_owned();
-        self.run(move |_| hash_blocking(&password)).await?
+        self.run(move |memory| hash_blocking(&password, memory))
+            .await?
     }
 
     /// Argon2id of a password that has just been verified against an older hash: no length
     /// rule applies (the Flask app that set it had none).
     pub async fn rehash(&self, password: &str) -> anyhow::Result<String> {
         let password = password.to_owned();
-        self.run(move |_| hash_blocking(&password)).await?
+        self.run(move |memory| hash_blocking(&password, memory))
+            .await?
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when there is no
@@ -222,7 +221,8 @@ impl PasswordHasher {
                 let mut random = [0u8; 32];
                 rand::fill(&mut random);
                 let password = hex::encode(random);
-                self.run(move |_| hash_blocking(&password)).await?
+                self.run(move |memory| hash_blocking(&password, memory))
+                    .await?
             })
             .await
     }
@@ -250,15 +250,20 @@ impl PasswordHasher {
 fn password_matches(stored: &StoredHash, password: &str, memory: &mut BlockMemory) -> bool {
     match stored {
         StoredHash::Argon2(hash) => argon2_matches(hash, password.as_bytes(), memory),
-        StoredHash::Werkzeug(hash) => hash.verify(password),
+        StoredHash::Werkzeug(hash) => {
+            // scrypt allocates its own memory (32 MiB at werkzeug's cost): not beside ours.
+            *memory = BlockMemory::new();
+            hash.verify(password)
+        }
         StoredHash::Unsupported(_) => false,
     }
 }
 
 /// What the argon2 crate's `verify_password` does (the algorithm, version, parameters and
 /// salt of the PHC string; the output compared in constant time), on `memory` instead of a
-/// fresh allocation. `memory` grows to the hash's block count and is reused as it is: Argon2
-/// overwrites every block it reads.
+/// fresh allocation. `memory` is made the hash's block count (reallocated only when that
+/// changes) and reused as it is: Argon2 writes every block before it reads it. A block
+/// count that cannot be allocated is a failed check, as it was for the crate.
 pub fn argon2_matches(stored: &str, password: &[u8], memory: &mut BlockMemory) -> bool {
     let Ok(hash) = argon2::PasswordHash::new(stored) else {
         return false;
@@ -279,7 +284,11 @@ pub fn argon2_matches(stored: &str, password: &[u8], memory: &mut BlockMemory) -
     };
     let argon2 = Argon2::new(algorithm, version, params);
     let blocks = argon2.params().block_count();
-    if memory.len() < blocks {
+    if memory.len() != blocks {
+        *memory = BlockMemory::new();
+        if memory.try_reserve_exact(blocks).is_err() {
+            return false;
+        }
         memory.resize(blocks, Block::default());
     }
     let mut output = vec![0u8; expected.len()];
@@ -293,7 +302,10 @@ pub fn argon2_matches(stored: &str, password: &[u8], memory: &mut BlockMemory) -
     argon2::password_hash::phc::Output::new(&output).is_ok_and(|computed| computed == *expected)
 }
 
-fn hash_blocking(password: &str) -> anyhow::Result<String> {
+/// A new hash allocates its own blocks: the kept ones are let go first, so that a thread
+/// never holds two sets.
+fn hash_blocking(password: &str, memory: &mut BlockMemory) -> anyhow::Result<String> {
+    *memory = BlockMemory::new();
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|hash| hash.to_string())
