@@ -25,7 +25,8 @@ if ! cargo mutants --version >/dev/null 2>&1; then
 fi
 
 # The rules: money, validation and the value newtypes, pagination, tokens, preconditions and
-# ETags, idempotency, sessions and reset-token rules.
+# ETags, idempotency, sessions and reset-token rules, and passwords (their rules, the
+# Argon2 verification, werkzeug's formats).
 FILES=(
   src/money.rs
   src/text.rs
@@ -39,6 +40,8 @@ FILES=(
   src/users/domain.rs
   src/posts/domain.rs
   src/products/domain.rs
+  src/passwords.rs
+  src/passwords/werkzeug.rs
 )
 
 args=()

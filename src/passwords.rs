@@ -347,6 +347,13 @@ mod tests {
         assert!(!hasher.verify("x", Some("not a hash")).await.unwrap());
         assert!(!hasher.verify("x", Some("$argon2id$broken")).await.unwrap());
         assert!(!needs_rehash(&hash));
+        // An unknown user costs a real verification: the dummy is a hash like any other.
+        let dummy = hasher.dummy_hash().await.unwrap();
+        assert!(
+            dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{dummy}"
+        );
+        assert!(matches!(StoredHash::classify(dummy), StoredHash::Argon2(_)));
     }
 
     #[tokio::test]

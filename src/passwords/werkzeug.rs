@@ -219,6 +219,27 @@ mod tests {
     }
 
     #[test]
+    fn recognises_the_form_before_the_method() {
+        // `method$salt$hash` with a method name of letters and digits, whatever the method.
+        for form in [
+            "pbkdf2:sha256:1000$salt$00ff",
+            "scrypt:32768:8:1$salt$00ff",
+            "md5$salt$00ff",
+        ] {
+            assert!(WerkzeugHash::looks_like(form), "{form}");
+        }
+        for other in [
+            "password",
+            "md5$salt",
+            "md5$salt$00ff$more",
+            "$salt$00ff",
+            "pbk-df2$salt$00ff",
+        ] {
+            assert!(!WerkzeugHash::looks_like(other), "{other}");
+        }
+    }
+
+    #[test]
     fn refuses_what_it_cannot_check() {
         for bad in [
             "hunter22".to_owned(),
@@ -237,6 +258,35 @@ mod tests {
             format!("scrypt:a:b:c$salt${}", "0".repeat(128)),
         ] {
             assert!(WerkzeugHash::parse(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn equal_means_every_byte_equal() {
+        assert!(constant_time_eq(b"00ff", b"00ff"));
+        // Two differences that would cancel out if they were combined with XOR.
+        assert!(!constant_time_eq(b"aa", b"``"));
+        assert!(!constant_time_eq(b"00ff", b"00f"));
+    }
+
+    #[test]
+    fn scrypt_parameters_at_their_bounds() {
+        let scrypt = |params: &str| {
+            WerkzeugHash::parse(&format!("scrypt:{params}$salt${}", "0".repeat(128)))
+        };
+        // The smallest N, and N·r and N·r·p exactly at larch's bounds, are taken.
+        for taken in ["2:8:1", "131072:8:1", "131072:8:4"] {
+            assert!(scrypt(taken).is_ok(), "{taken}");
+        }
+        // N of 1, a zero r or p, and one step past either bound are not.
+        for refused in [
+            "1:8:1",
+            "32768:0:1",
+            "32768:8:0",
+            "262144:8:1",
+            "131072:8:5",
+        ] {
+            assert!(scrypt(refused).is_err(), "{refused}");
         }
     }
 
