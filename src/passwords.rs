@@ -7,7 +7,8 @@
 //!
 //! A verification runs on its thread's block memory, kept from one hash to the next while
 //! logins keep coming and given back after `KEEP_MEMORY_FOR` without one: allocating,
-//! zeroing and faulting in 19 MiB per hash cost about 8% of the hash itself.
+//! zeroing and faulting in 19 MiB per hash cost 2–4% of the hash on idle cores, up to 10%
+//! on busy ones (docs/benchmarks.md).
 //!
 //! Besides Argon2id, a stored hash may be one a Flask app wrote (werkzeug's scrypt or
 //! PBKDF2, brought over by `larch import-flask`): it is checked on the same threads, and
