@@ -75,6 +75,18 @@ TOKEN=$(curl -sf -X POST "$URL/auth/login" -H 'Content-Type: application/json' \
 USER_ID=1
 POST_ID=$(curl -sf "$URL/posts?limit=1" | python3 -c 'import json,sys;print(json.load(sys.stdin)["posts"][0]["id"])')
 
+# 32 more users, each with a token, for reads whose keys differ from request to request.
+TOKENS=""
+for i in $(seq 1 32); do
+  curl -sf -X POST "$URL/auth/register" -H 'Content-Type: application/json' \
+    -d "{\"username\":\"bencher$i\",\"email\":\"bencher$i@example.com\",\"password\":\"bench-password\"}" >/dev/null
+  T=$(curl -sf -X POST "$URL/auth/login" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"bencher$i@example.com\",\"password\":\"bench-password\"}" | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+  TOKENS="$TOKENS\"$T\","
+done
+# The newest post's id; the seeded posts below it have every id.
+SPREAD=$(( POSTS < 10000 ? POSTS : 10000 ))
+
 cat > "$WORK/report.lua" <<'LUA'
 done = function(summary, latency, requests)
   io.write(string.format("RESULT %.1f %.3f %.3f %d %d\n", summary.requests / (summary.duration / 1e6),
@@ -100,6 +112,26 @@ wrk.headers["Authorization"] = "Bearer $TOKEN"
 $(cat "$WORK/report.lua")
 LUA
 
+cat > "$WORK/many_callers.lua" <<LUA
+tokens = { $TOKENS }
+request = function()
+  return wrk.format("GET", "/auth/me", { Authorization = "Bearer " .. tokens[math.random(#tokens)] })
+end
+$(cat "$WORK/report.lua")
+LUA
+cat > "$WORK/many_posts.lua" <<LUA
+request = function()
+  return wrk.format("GET", "/posts/" .. math.random($POST_ID - $SPREAD + 1, $POST_ID))
+end
+$(cat "$WORK/report.lua")
+LUA
+cat > "$WORK/many_pages.lua" <<LUA
+request = function()
+  return wrk.format("GET", "/posts?page=" .. math.random(1, 50))
+end
+$(cat "$WORK/report.lua")
+LUA
+
 run() { # name, script, path
   local line
   line=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$2" "$URL$3" | grep '^RESULT')
@@ -122,6 +154,11 @@ run "GET /auth/me (token)"           "$WORK/get.lua"    "/auth/me"              
 run "GET /users?page=3&limit=20 (token)" "$WORK/get.lua" "/users?page=3&limit=20"          | tee -a "$RESULTS"
 run "GET /posts/{id}"                "$WORK/report.lua" "/posts/$POST_ID"                  | tee -a "$RESULTS"
 run "GET /posts?page=3"              "$WORK/report.lua" "/posts?page=3"                    | tee -a "$RESULTS"
+# The same reads with a different key each time: 32 callers, posts spread over 10,000 ids,
+# pages 1 to 50 (requests that arrive together share a statement only for the same key).
+run "GET /auth/me (32 callers)"      "$WORK/many_callers.lua" "/auth/me"                   | tee -a "$RESULTS"
+run "GET /posts/{id} (10k ids)"      "$WORK/many_posts.lua" "/posts/1"                     | tee -a "$RESULTS"
+run "GET /posts?page=1..50"          "$WORK/many_pages.lua" "/posts"                       | tee -a "$RESULTS"
 run "GET /products?q=lamp&sort=price" "$WORK/report.lua" "/products?q=lamp&sort=price"     | tee -a "$RESULTS"
 run "POST /posts"                    "$WORK/post.lua"   "/posts"                           | tee -a "$RESULTS"
 PEAK_RSS=$(hwm_kib)

@@ -17,6 +17,8 @@
 //! The set belongs to the `AppState` that registered it and closes with it: a process that
 //! serves several apps (the tests) finds each pool's set by the pool's identity.
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -29,13 +31,29 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// timeout, at most.
 const LEASE_BUDGET: Duration = Duration::from_secs(1);
 
+/// PostgreSQL re-plans a prepared statement with its parameters on every run unless a
+/// generic plan looks no dearer, and for a page (`LIMIT $n OFFSET $m`, a counter and an
+/// author per row) it never does: planning was a third of a list's database CPU. The reads
+/// that come here have plans that do not depend on their values (a key, a page's offset), so
+/// their connections plan each statement once. Statements whose best plan depends on a
+/// value (a `LIKE` pattern's selectivity) do not come here (`reads::held_read`).
+///
+/// JIT compilation is off on them too: a generic plan's cost is estimated without its
+/// `LIMIT`, so at a million posts a page of 20 crossed `jit_above_cost` and compiled
+/// expressions for 85 ms on every run (measured); a read by key never gains from it.
+const SESSION_SETUP_POSTGRES: &str = "SET plan_cache_mode = force_generic_plan; SET jit = off";
+
 /// The held connections of one pool.
 pub struct HeldConnections<DB: sqlx::Database> {
     pool: sqlx::Pool<DB>,
+    /// Run on each connection as it is opened (`SESSION_SETUP_POSTGRES`).
+    session_setup: Option<&'static str>,
     idle: Mutex<Vec<(DB::Connection, Instant)>>,
     /// One per connection that may be lent at once: a connection is opened only by a read
     /// holding one and finding none idle, so there are never more than this many open.
     permits: Arc<Semaphore>,
+    /// What `read_batches` keeps for this pool, by the name of each batched read.
+    batches: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
 }
 
 /// The held connections of an app's PostgreSQL or MySQL pool; dropping it closes them.
@@ -63,12 +81,13 @@ pub fn register(db: &DatabaseConnection, max: usize) -> Option<Arc<Held>> {
         DbBackend::Postgres => {
             let pool = db.get_postgres_connection_pool().clone();
             let key = pool_key(&pool);
-            (Held::Postgres(HeldConnections::new(pool, max)), key)
+            let set = HeldConnections::new(pool, max, Some(SESSION_SETUP_POSTGRES));
+            (Held::Postgres(set), key)
         }
         DbBackend::MySql => {
             let pool = db.get_mysql_connection_pool().clone();
             let key = pool_key(&pool);
-            (Held::MySql(HeldConnections::new(pool, max)), key)
+            (Held::MySql(HeldConnections::new(pool, max, None)), key)
         }
         _ => return None,
     };
@@ -77,6 +96,32 @@ pub fn register(db: &DatabaseConnection, max: usize) -> Option<Arc<Held>> {
     registry.retain(|(_, set)| set.strong_count() > 0);
     registry.push((key, Arc::downgrade(&held)));
     Some(held)
+}
+
+/// The state named `name` that `read_batches` keeps beside `db`'s held connections (made by
+/// `make` the first time), or `None` where reads are not held (SQLite, or
+/// `DATABASE_READ_CONNECTIONS=0`): reads are then made one by one.
+pub fn batch_state<T: Any + Send + Sync>(
+    db: &DatabaseConnection,
+    name: &'static str,
+    make: impl FnOnce() -> T,
+) -> Option<Arc<T>> {
+    let key = match db.get_database_backend() {
+        DbBackend::Postgres => pool_key(db.get_postgres_connection_pool()),
+        DbBackend::MySql => pool_key(db.get_mysql_connection_pool()),
+        _ => return None,
+    };
+    let held = find(key)?;
+    let batches = match held.as_ref() {
+        Held::Postgres(set) => &set.batches,
+        Held::MySql(set) => &set.batches,
+    };
+    let mut batches = batches.lock().unwrap_or_else(|p| p.into_inner());
+    let state = batches
+        .entry(name)
+        .or_insert_with(|| Arc::new(make()))
+        .clone();
+    state.downcast().ok()
 }
 
 fn find(key: usize) -> Option<Arc<Held>> {
@@ -141,7 +186,10 @@ pub async fn mysql(db: &DatabaseConnection) -> Option<Lease<sqlx::MySql>> {
 async fn lease<DB: sqlx::Database>(
     held: Arc<Held>,
     set: fn(&Held) -> Option<&HeldConnections<DB>>,
-) -> Option<Lease<DB>> {
+) -> Option<Lease<DB>>
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
     // However the server answers (or fails to), a read waits here at most this long before
     // taking the pool's way, with the pool's own acquire timeout.
     tokio::time::timeout(LEASE_BUDGET, lease_within(held, set))
@@ -154,7 +202,10 @@ async fn lease<DB: sqlx::Database>(
 async fn lease_within<DB: sqlx::Database>(
     held: Arc<Held>,
     set: fn(&Held) -> Option<&HeldConnections<DB>>,
-) -> Option<Lease<DB>> {
+) -> Option<Lease<DB>>
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
     let connections = set(&held)?;
     if connections.pool.is_closed() {
         // Shutting down: the pool's way answers as it does then.
@@ -186,7 +237,17 @@ async fn lease_within<DB: sqlx::Database>(
         // Cut while idle: dropped; try the next, or open one.
     }
     let options = connections.pool.connect_options();
-    let conn = DB::Connection::connect_with(&options).await.ok()?;
+    let mut conn = DB::Connection::connect_with(&options).await.ok()?;
+    if let Some(setup) = connections.session_setup {
+        // A server that does not know the setting (PostgreSQL before 12) plans as it
+        // always did: the reads are the same, only slower.
+        if let Err(error) = sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
+            .execute(&mut conn)
+            .await
+        {
+            tracing::debug!(%error, "held read connection: {setup}");
+        }
+    }
     Some(Lease {
         conn,
         held: held.clone(),
@@ -196,11 +257,13 @@ async fn lease_within<DB: sqlx::Database>(
 }
 
 impl<DB: sqlx::Database> HeldConnections<DB> {
-    fn new(pool: sqlx::Pool<DB>, max: usize) -> Self {
+    fn new(pool: sqlx::Pool<DB>, max: usize, session_setup: Option<&'static str>) -> Self {
         HeldConnections {
             pool,
+            session_setup,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(max)),
+            batches: Mutex::default(),
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod passwords;
 pub mod posts;
 pub mod products;
 pub mod rate_limit;
+pub mod read_batches;
 pub mod reads;
 pub mod recovery;
 pub mod router;

@@ -3,6 +3,8 @@
 //! is ceil(total / limit). Search terms (`?q=`) are case-insensitive substrings in which
 //! `%` and `_` are literal.
 
+use std::sync::Arc;
+
 use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, LikeExpr};
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QuerySelect, QueryTrait, Select, Statement};
 
@@ -201,11 +203,11 @@ pub async fn read_counted_page<E: EntityTrait>(
     ordered: Select<E>,
     counter: &str,
     page: PageRequest,
-) -> Result<(Vec<ReadRow>, u64), DbErr> {
+) -> Result<(Arc<Vec<ReadRow>>, u64), DbErr> {
     if page.is_deep() {
         let total = crate::row_counts::read(db, counter).await?.unwrap_or(0);
         if page.offset().is_none_or(|offset| offset >= total) {
-            return Ok((Vec::new(), total));
+            return Ok((Arc::default(), total));
         }
     }
     let (rows, total) = read_page_with_counter(db, ordered, counter, page).await?;
@@ -218,23 +220,24 @@ pub async fn read_counted_page<E: EntityTrait>(
 
 /// A page of `ordered` and the value of `counter` (`row_counts`) read in the same
 /// statement: the counter rides along as a column of every row, so the page is one round
-/// trip on PostgreSQL and MySQL instead of two. The counter is `None` when the page has no
-/// rows to carry it, `Some(None)` when its row is missing.
+/// trip on PostgreSQL and MySQL instead of two, shared by the requests for the same page
+/// that arrive together (`read_batches::read_shared`). The counter is `None` when the page
+/// has no rows to carry it, `Some(None)` when its row is missing.
 async fn read_page_with_counter<E: EntityTrait>(
     db: &DatabaseConnection,
     ordered: Select<E>,
     counter: &str,
     page: PageRequest,
-) -> Result<(Vec<ReadRow>, Option<Option<u64>>), DbErr> {
+) -> Result<(Arc<Vec<ReadRow>>, Option<Option<u64>>), DbErr> {
     let Some(offset) = page.offset() else {
-        return Ok((Vec::new(), None));
+        return Ok((Arc::default(), None));
     };
     let statement = ordered
         .column_as(crate::row_counts::subquery(counter), COUNTER)
         .offset(offset)
         .limit(page.limit)
         .build(db.get_database_backend());
-    let rows = crate::reads::read_all(db, statement).await?;
+    let rows = crate::read_batches::read_shared(db, statement).await?;
     let value = match rows.first() {
         Some(row) => Some(
             row.get::<Option<i64>>(COUNTER)?

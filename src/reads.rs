@@ -225,12 +225,18 @@ where
 }
 
 /// The rows of `statement` on a held connection (`held_reads`), or `None` when the read is
-/// to take the pool's way.
+/// to take the pool's way: when it cannot get one, or when the statement is a search. A
+/// held PostgreSQL connection plans each statement once, for any values; a `LIKE`
+/// pattern's best plan depends on how rare it is (walk an index in order and stop early, or
+/// scan and sort), so searches are planned for their pattern, on the pool's connections.
 async fn held_read(
     db: &DatabaseConnection,
     statement: &Statement,
     at_most: usize,
 ) -> Option<Result<Vec<ReadRow>, DbErr>> {
+    if is_search(&statement.sql) {
+        return None;
+    }
     let values = sea_query_sqlx::SqlxValues(
         statement
             .values
@@ -252,6 +258,11 @@ async fn held_read(
         Err(error) if crate::held_reads::is_connection_error(&error) => None,
         Err(error) => Some(Err(query_error(error))),
     }
+}
+
+/// Whether `sql` matches a pattern (`pagination::contains`).
+fn is_search(sql: &str) -> bool {
+    sql.contains(" LIKE ")
 }
 
 /// The rows of a read made outside any transaction (`statement` built for `db`'s backend):

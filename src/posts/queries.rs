@@ -9,32 +9,31 @@ use sea_orm::{
 use super::domain::{PostBody, Title};
 use super::model::{self as post, Entity as Posts};
 use crate::pagination::{PageRequest, contains, count, read_counted_page, read_page};
+use crate::read_batches::KeyedRead;
 use crate::users::model::{self as user, Entity as Users};
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<post::Model>, DbErr> {
     Posts::find_by_id(id).one(db).await
 }
 
-/// The post with its author's username, in one query (`GET /posts/{id}`'s hot path).
+/// Posts by id, each with its author's username (`read_batches`).
+static POSTS_WITH_AUTHOR: KeyedRead<(post::Model, String)> = KeyedRead {
+    name: "posts with author by id",
+    sql: "SELECT posts.id, posts.user_id, posts.title, posts.title_key, posts.body, \
+          posts.created_at, posts.updated_at, users.username AS author \
+          FROM posts JOIN users ON users.id = posts.user_id WHERE posts.id IN ({keys})",
+    decode: |row| {
+        let post = <post::Model as crate::reads::FromRow>::from_row(row)?;
+        Ok((post.id, (post, row.get("author")?)))
+    },
+};
+
+/// The post with its author's username, in one statement (`GET /posts/{id}`'s hot path).
 pub async fn find_with_author(
     db: &DatabaseConnection,
     id: i64,
 ) -> Result<Option<(post::Model, String)>, DbErr> {
-    let row = crate::reads::fetch_optional_by_id(
-        db,
-        "SELECT posts.id, posts.user_id, posts.title, posts.title_key, posts.body, \
-         posts.created_at, posts.updated_at, users.username AS author \
-         FROM posts JOIN users ON users.id = posts.user_id WHERE posts.id = ?",
-        id,
-    )
-    .await?;
-    row.map(|row| {
-        Ok((
-            <post::Model as crate::reads::FromRow>::from_row(&row)?,
-            row.get("author")?,
-        ))
-    })
-    .transpose()
+    POSTS_WITH_AUTHOR.load(db, id).await
 }
 
 /// The post, locked until the transaction ends (where the backend locks rows).
@@ -142,7 +141,7 @@ pub async fn list(
     let (rows, total) = match counted {
         // An unfiltered list reads its total from the maintained count, in the same statement.
         None => read_counted_page(db, ordered, crate::row_counts::POSTS, page).await?,
-        Some(total) => (read_page(db, ordered, total, page).await?, total),
+        Some(total) => (read_page(db, ordered, total, page).await?.into(), total),
     };
     let posts = rows
         .iter()

@@ -2,26 +2,27 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::domain::{Email, Role, Username};
 use super::model::{self as user, Entity as Users};
 use crate::pagination::{PageRequest, contains, count, fetch_page, read_counted_page};
+use crate::read_batches::KeyedRead;
 use crate::reads::FromRow;
 use crate::session_lifetime::SessionTimes;
 
-/// The hot path: every authenticated request reads its caller here.
+/// Users by id (`read_batches`).
+static USERS_BY_ID: KeyedRead<user::Model> = KeyedRead {
+    name: "users by id",
+    sql: "SELECT id, username, username_key, email, password_hash, role, email_verified, \
+          created_at, updated_at FROM users WHERE id IN ({keys})",
+    decode: |row| Ok((row.get("id")?, user::Model::from_row(row)?)),
+};
+
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<user::Model>, DbErr> {
-    let row = crate::reads::fetch_optional_by_id(
-        db,
-        "SELECT id, username, username_key, email, password_hash, role, email_verified, created_at, updated_at \
-         FROM users WHERE id = ?",
-        id,
-    )
-    .await?;
-    row.map(|row| user::Model::from_row(&row)).transpose()
+    USERS_BY_ID.load(db, id).await
 }
 
 /// The columns `caller_from_row` reads: the caller (`users`) and their session.
@@ -29,41 +30,50 @@ macro_rules! caller_columns {
     () => {
         "SELECT users.id, users.username, users.username_key, users.email, \
          users.password_hash, users.role, users.email_verified, users.created_at, \
-         users.updated_at, sessions.created_at AS session_created_at, \
+         users.updated_at, sessions.id AS session_id, sessions.created_at AS session_created_at, \
          sessions.last_used_at AS session_last_used_at, sessions.ended_at AS session_ended_at"
     };
 }
 
-/// The caller of a request: the user and the session their access token names, in one
-/// query (every authenticated request makes it). `None` if either is gone or the session is
-/// not the user's.
+/// Sessions by id, each with its user (`read_batches`): every authenticated request reads
+/// its caller here.
+static CALLERS_BY_SESSION: KeyedRead<(user::Model, SessionTimes)> = KeyedRead {
+    name: "callers by session",
+    sql: concat!(
+        caller_columns!(),
+        " FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.id IN ({keys})"
+    ),
+    decode: |row| Ok((row.get("session_id")?, caller_from_row(row)?)),
+};
+
+/// The caller of a request: the user and the session their access token names. `None` if
+/// either is gone or the session is not the user's. The owner is compared here, not in the
+/// statement: with `AND sessions.user_id = ?` there, PostgreSQL may walk the user's sessions
+/// by `(user_id, created_at)` instead of the primary key (measured: 560 rows for a user who
+/// had logged in 560 times, 3x the database's CPU per request).
 pub async fn find_caller(
     db: &DatabaseConnection,
     user_id: i64,
     session_id: i64,
 ) -> Result<Option<(user::Model, SessionTimes)>, DbErr> {
-    let row = crate::reads::fetch_optional_by_id(
-        db,
-        concat!(
-            caller_columns!(),
-            " FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.id = ?"
-        ),
-        session_id,
-    )
-    .await?;
-    row.map(|row| caller_from_row(&row, user_id))
-        .transpose()
-        .map(Option::flatten)
+    let found = CALLERS_BY_SESSION.load(db, session_id).await?;
+    Ok(found.filter(|(caller, _)| caller.id == user_id))
 }
 
-/// `find_caller` and user `id` (`None` if there is none) in one query: `GET /users/{id}`
-/// reads both on every request.
+/// `find_caller` and user `id` (`None` if there is none): `GET /users/{id}` reads both on
+/// every request. Where reads are batched, each comes from its batch; on SQLite, in one
+/// statement (a `LEFT JOIN`), which is cheaper there than two.
 pub async fn find_caller_and_user(
     db: &DatabaseConnection,
     user_id: i64,
     session_id: i64,
     id: i64,
 ) -> Result<Option<(user::Model, SessionTimes, Option<user::Model>)>, DbErr> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        let (caller, other) =
+            tokio::try_join!(find_caller(db, user_id, session_id), find_by_id(db, id))?;
+        return Ok(caller.map(|(caller, session)| (caller, session, other)));
+    }
     let row = crate::reads::fetch_optional_by_ids(
         db,
         concat!(
@@ -83,9 +93,10 @@ pub async fn find_caller_and_user(
     let Some(row) = row else {
         return Ok(None);
     };
-    let Some((caller, session)) = caller_from_row(&row, user_id)? else {
+    let (caller, session) = caller_from_row(&row)?;
+    if caller.id != user_id {
         return Ok(None);
-    };
+    }
     let other = match row.get::<Option<i64>>("viewed_id")? {
         Some(_) => Some(user::Model::from_prefixed_row(&row, "viewed_")?),
         None => None,
@@ -93,24 +104,14 @@ pub async fn find_caller_and_user(
     Ok(Some((caller, session, other)))
 }
 
-/// The caller and their session from a row of `find_caller`'s shape; `None` if the
-/// session is not `user_id`'s. The owner is compared here, not in the statement: with
-/// `AND sessions.user_id = ?` there, PostgreSQL may walk the user's sessions by
-/// `(user_id, created_at)` instead of the primary key (measured: 560 rows for a user who
-/// had logged in 560 times, 3x the database's CPU per request).
-fn caller_from_row(
-    row: &crate::reads::ReadRow,
-    user_id: i64,
-) -> Result<Option<(user::Model, SessionTimes)>, DbErr> {
-    if row.get::<i64>("id")? != user_id {
-        return Ok(None);
-    }
+/// The caller and their session from a row with `caller_columns`.
+fn caller_from_row(row: &crate::reads::ReadRow) -> Result<(user::Model, SessionTimes), DbErr> {
     let times = SessionTimes {
         created_at: row.get("session_created_at")?,
         last_used_at: row.get("session_last_used_at")?,
         ended_at: row.get("session_ended_at")?,
     };
-    Ok(Some((user::Model::from_row(row)?, times)))
+    Ok((user::Model::from_row(row)?, times))
 }
 
 /// A user's username, read in `db` (which may be a transaction): `""` if there is none.

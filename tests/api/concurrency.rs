@@ -616,6 +616,129 @@ async fn bad_keys_are_400() {
     assert_eq!(total(&app, "/posts").await, 1);
 }
 
+/// Reads by key that arrive together share one statement on PostgreSQL and MySQL
+/// (`read_batches`); each request must still get its own row, a missing or ended one its own
+/// error, and a write must show in every read that starts after it.
+async fn reads_made_together_answer_each_request_with_its_own_row() {
+    let app = spawn_app().await;
+    let mut users = Vec::new();
+    for _ in 0..8 {
+        users.push(app.create_user().await);
+    }
+    let mut posts = Vec::new();
+    for user in &users {
+        let post = json_of(
+            app.post(
+                "/posts",
+                Some(&user.access),
+                &json!({"title": format!("By {}", user.username), "body": "Hello"}),
+            )
+            .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        posts.push(post["id"].as_i64().unwrap());
+    }
+    let ended = app.create_user().await;
+    let res = app
+        .post("/auth/logout", Some(&ended.refresh), &json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    for _ in 0..3 {
+        let mut checks = Vec::new();
+        for (i, user) in users.iter().enumerate() {
+            let other = &users[(i + 1) % users.len()];
+            let app = &app;
+            let post = posts[i];
+            checks.push(Box::pin(async move {
+                let me = json_of(
+                    app.get("/auth/me", Some(&user.access)).await,
+                    StatusCode::OK,
+                )
+                .await;
+                assert_eq!(me["id"].as_i64(), Some(user.id));
+                assert_eq!(me["username"].as_str(), Some(user.username.as_str()));
+            })
+                as std::pin::Pin<
+                    Box<dyn std::future::Future<Output = ()> + Send + '_>,
+                >);
+            checks.push(Box::pin(async move {
+                let path = format!("/users/{}", other.id);
+                let seen = json_of(app.get(&path, Some(&user.access)).await, StatusCode::OK).await;
+                assert_eq!(seen["username"].as_str(), Some(other.username.as_str()));
+            }));
+            checks.push(Box::pin(async move {
+                let path = format!("/posts/{post}");
+                let seen = json_of(app.get(&path, None).await, StatusCode::OK).await;
+                assert_eq!(seen["id"].as_i64(), Some(post));
+                assert_eq!(
+                    seen["title"].as_str(),
+                    Some(format!("By {}", user.username).as_str())
+                );
+            }));
+        }
+        let app = &app;
+        let ended = &ended;
+        let first = &users[0];
+        checks.push(Box::pin(async move {
+            assert_error(
+                app.get("/auth/me", Some(&ended.access)).await,
+                StatusCode::UNAUTHORIZED,
+            )
+            .await;
+        }));
+        checks.push(Box::pin(async move {
+            assert_error(
+                app.get("/posts/999999999", None).await,
+                StatusCode::NOT_FOUND,
+            )
+            .await;
+        }));
+        checks.push(Box::pin(async move {
+            let path = format!("/users/{}", first.id + 1_000_000);
+            assert_error(
+                app.get(&path, Some(&first.access)).await,
+                StatusCode::NOT_FOUND,
+            )
+            .await;
+        }));
+        futures::future::join_all(checks).await;
+    }
+
+    // A write shows in the next read, whatever other reads of the same post are in flight.
+    let path = format!("/posts/{}", posts[0]);
+    for round in 0..5 {
+        let title = format!("Edited {round}");
+        let res = app
+            .patch(&path, Some(&users[0].access), &json!({"title": title}))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let reads = (0..16).map(|_| app.get(&path, None));
+        for res in futures::future::join_all(reads).await {
+            let seen = json_of(res, StatusCode::OK).await;
+            assert_eq!(seen["title"].as_str(), Some(title.as_str()));
+        }
+        // The same for a page that many requests read at once.
+        let created = json_of(
+            app.post(
+                "/posts",
+                Some(&users[1].access),
+                &json!({"title": format!("New {round}"), "body": "Hi"}),
+            )
+            .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let pages = (0..16).map(|_| app.get("/posts?page=1&limit=3", None));
+        for res in futures::future::join_all(pages).await {
+            let page = json_of(res, StatusCode::OK).await;
+            assert_eq!(page["posts"][0]["id"], created["id"]);
+            assert_eq!(page["total"].as_u64(), Some(8 + round + 1));
+        }
+    }
+}
+
 pub fn tests() -> Vec<Test> {
     trials![
         single_resource_gets_send_an_etag_and_honour_if_none_match,
@@ -628,6 +751,7 @@ pub fn tests() -> Vec<Test> {
         keys_expire_and_are_cleaned_up,
         the_clean_up_deletes_every_expired_key_batch_by_batch,
         a_key_stored_twice_loses_the_race_and_other_failures_are_errors,
-        bad_keys_are_400
+        bad_keys_are_400,
+        reads_made_together_answer_each_request_with_its_own_row
     ]
 }
