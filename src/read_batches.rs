@@ -18,7 +18,7 @@
 //! connections are held for reads, each key is read on its own.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, RuntimeErr, Statement, Value, Values};
 use tokio::sync::oneshot;
@@ -36,6 +36,8 @@ pub struct KeyedRead<T> {
     pub sql: &'static str,
     /// The key a row answers for, and what is made of the row.
     pub decode: fn(&ReadRow) -> Result<(i64, T), DbErr>,
+    /// `sql` for one key, made the first time it is needed (`KeyedRead::new`).
+    one_key: OnceLock<String>,
 }
 
 type Reply<T> = oneshot::Sender<Result<Option<T>, DbErr>>;
@@ -45,6 +47,21 @@ struct Waiting<T> {
     keys: Vec<(i64, Reply<T>)>,
     /// A task is reading (and will take what waits when it is done).
     reading: bool,
+}
+
+impl<T> KeyedRead<T> {
+    pub const fn new(
+        name: &'static str,
+        sql: &'static str,
+        decode: fn(&ReadRow) -> Result<(i64, T), DbErr>,
+    ) -> Self {
+        KeyedRead {
+            name,
+            sql,
+            decode,
+            one_key: OnceLock::new(),
+        }
+    }
 }
 
 impl<T: Clone + Send + 'static> KeyedRead<T> {
@@ -60,7 +77,12 @@ impl<T: Clone + Send + 'static> KeyedRead<T> {
                 reading: false,
             })
         }) else {
-            return Ok(self.read(db, &[key]).await?.remove(&key));
+            // One by one: the statement for one key, as any read by id is made.
+            let sql = self.one_key.get_or_init(|| self.sql.replace("{keys}", "?"));
+            let row = crate::reads::fetch_optional_by_id(db, sql, key).await?;
+            return row
+                .map(|row| (self.decode)(&row).map(|(_, value)| value))
+                .transpose();
         };
         let (reply, answer) = oneshot::channel();
         let start = {

@@ -14,12 +14,12 @@ use crate::reads::FromRow;
 use crate::session_lifetime::SessionTimes;
 
 /// Users by id (`read_batches`).
-static USERS_BY_ID: KeyedRead<user::Model> = KeyedRead {
-    name: "users by id",
-    sql: "SELECT id, username, username_key, email, password_hash, role, email_verified, \
+static USERS_BY_ID: KeyedRead<user::Model> = KeyedRead::new(
+    "users by id",
+    "SELECT id, username, username_key, email, password_hash, role, email_verified, \
           created_at, updated_at FROM users WHERE id IN ({keys})",
-    decode: |row| Ok((row.get("id")?, user::Model::from_row(row)?)),
-};
+    |row| Ok((row.get("id")?, user::Model::from_row(row)?)),
+);
 
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<user::Model>, DbErr> {
     USERS_BY_ID.load(db, id).await
@@ -37,14 +37,14 @@ macro_rules! caller_columns {
 
 /// Sessions by id, each with its user (`read_batches`): every authenticated request reads
 /// its caller here.
-static CALLERS_BY_SESSION: KeyedRead<(user::Model, SessionTimes)> = KeyedRead {
-    name: "callers by session",
-    sql: concat!(
+static CALLERS_BY_SESSION: KeyedRead<(user::Model, SessionTimes)> = KeyedRead::new(
+    "callers by session",
+    concat!(
         caller_columns!(),
         " FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.id IN ({keys})"
     ),
-    decode: |row| Ok((row.get("session_id")?, caller_from_row(row)?)),
-};
+    |row| Ok((row.get("session_id")?, caller_from_row(row)?)),
+);
 
 /// The caller of a request: the user and the session their access token names. `None` if
 /// either is gone or the session is not the user's. The owner is compared here, not in the
