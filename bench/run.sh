@@ -57,6 +57,9 @@ echo "== seeding $POSTS posts, $PRODUCTS products, $USERS users ($BACKEND)"
 export RATE_LIMIT_AUTH_PER_MINUTE=0 RUST_LOG=warn
 (cd "$WORK" && "$BIN" seed --users "$USERS" --posts "$POSTS" --products "$PRODUCTS")
 
+if curl -s -o /dev/null "$URL/healthz"; then
+  echo "something already answers on port $PORT: stop it, or set PORT" >&2; exit 1
+fi
 "$BIN" serve --bind "127.0.0.1:$PORT" > "$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT

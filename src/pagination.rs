@@ -5,8 +5,10 @@
 
 use std::sync::Arc;
 
-use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, LikeExpr};
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QuerySelect, QueryTrait, Select, Statement};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, IntoColumnRef, LikeExpr, Order, Query};
+use sea_orm::{
+    DatabaseConnection, DbBackend, DbErr, EntityTrait, QuerySelect, QueryTrait, Select, Statement,
+};
 
 use crate::reads::{FromRow, ReadRow};
 use serde::Serialize;
@@ -175,23 +177,89 @@ pub async fn fetch_page<E: EntityTrait>(
 where
     E::Model: FromRow,
 {
-    crate::reads::models(&read_page(db, ordered, total, page).await?)
+    crate::reads::models(&read_page(db, ordered, total, page, None).await?)
 }
 
-/// As `fetch_page`, the rows as read (for a query with columns beyond its entity's).
+/// How a list reads its page in two steps: the keys of the page first, from the list's
+/// index alone, then those rows and the columns they need (an author's name, say).
+/// PostgreSQL and MySQL compute a select list for every row a scan passes, the skipped ones
+/// included, and fetch each of those rows: in one step, page 50 cost 1,000 rows and 1,000
+/// lookups, and MariaDB chose to sort every post instead (measured: 969 requests/s over
+/// pages 1 to 50 at 10,000 posts).
+pub struct PageColumns<E: EntityTrait> {
+    /// The key the page's rows are found again by.
+    pub key: E::Column,
+    /// Each added column's expression (over the entity's table) and name.
+    pub columns: Vec<(Expr, &'static str)>,
+    /// The list's order again: rows joined to a derived table have none.
+    pub order: Vec<(E::Column, Order)>,
+}
+
+/// The derived table of a page's keys.
+const PAGE: &str = "page";
+
+/// The statement of `ordered`'s page at `offset`, with `counter`'s value on each row and
+/// `after`'s columns.
+fn page_statement<E: EntityTrait>(
+    backend: DbBackend,
+    ordered: Select<E>,
+    counter: Option<&str>,
+    offset: u64,
+    limit: u64,
+    after: Option<&PageColumns<E>>,
+) -> Statement {
+    let with_counter = |select: Select<E>| match counter {
+        Some(name) => select.column_as(crate::row_counts::subquery(name), COUNTER),
+        None => select,
+    };
+    let Some(after) = after else {
+        return with_counter(ordered)
+            .offset(offset)
+            .limit(limit)
+            .build(backend);
+    };
+    let keys = with_counter(ordered.select_only().column(after.key))
+        .offset(offset)
+        .limit(limit);
+    let mut rows = Query::select();
+    rows.column((E::default(), Asterisk))
+        .from_subquery(keys.into_query(), Alias::new(PAGE))
+        .inner_join(
+            E::default(),
+            Expr::col((E::default(), after.key)).equals((Alias::new(PAGE), after.key)),
+        );
+    if counter.is_some() {
+        rows.column((Alias::new(PAGE), Alias::new(COUNTER)));
+    }
+    for (expr, name) in &after.columns {
+        rows.expr_as(expr.clone(), Alias::new(*name));
+    }
+    for (column, order) in &after.order {
+        rows.order_by((E::default(), *column), order.clone());
+    }
+    backend.build(&rows)
+}
+
+/// As `fetch_page`, the rows as read (for a query with columns beyond its entity's, or
+/// `after`'s).
 pub async fn read_page<E: EntityTrait>(
     db: &DatabaseConnection,
     ordered: Select<E>,
     total: u64,
     page: PageRequest,
+    after: Option<&PageColumns<E>>,
 ) -> Result<Vec<ReadRow>, DbErr> {
     let Some(offset) = page.offset().filter(|offset| *offset < total) else {
         return Ok(Vec::new());
     };
-    let statement = ordered
-        .offset(offset)
-        .limit(page.limit)
-        .build(db.get_database_backend());
+    let statement = page_statement(
+        db.get_database_backend(),
+        ordered,
+        None,
+        offset,
+        page.limit,
+        after,
+    );
     crate::reads::read_all(db, statement).await
 }
 
@@ -203,6 +271,7 @@ pub async fn read_counted_page<E: EntityTrait>(
     ordered: Select<E>,
     counter: &str,
     page: PageRequest,
+    after: Option<&PageColumns<E>>,
 ) -> Result<(Arc<Vec<ReadRow>>, u64), DbErr> {
     if page.is_deep() {
         let total = crate::row_counts::read(db, counter).await?.unwrap_or(0);
@@ -210,7 +279,7 @@ pub async fn read_counted_page<E: EntityTrait>(
             return Ok((Arc::default(), total));
         }
     }
-    let (rows, total) = read_page_with_counter(db, ordered, counter, page).await?;
+    let (rows, total) = read_page_with_counter(db, ordered, counter, page, after).await?;
     let total = match total {
         Some(total) => total,
         None => crate::row_counts::read(db, counter).await?,
@@ -228,15 +297,19 @@ async fn read_page_with_counter<E: EntityTrait>(
     ordered: Select<E>,
     counter: &str,
     page: PageRequest,
+    after: Option<&PageColumns<E>>,
 ) -> Result<(Arc<Vec<ReadRow>>, Option<Option<u64>>), DbErr> {
     let Some(offset) = page.offset() else {
         return Ok((Arc::default(), None));
     };
-    let statement = ordered
-        .column_as(crate::row_counts::subquery(counter), COUNTER)
-        .offset(offset)
-        .limit(page.limit)
-        .build(db.get_database_backend());
+    let statement = page_statement(
+        db.get_database_backend(),
+        ordered,
+        Some(counter),
+        offset,
+        page.limit,
+        after,
+    );
     let rows = crate::read_batches::read_shared(db, statement).await?;
     let value = match rows.first() {
         Some(row) => Some(
@@ -297,6 +370,37 @@ impl<T: Serialize> Serialize for Page<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_in_two_steps_reads_its_keys_then_its_rows() {
+        use crate::posts::model::{Column, Entity as Posts};
+        use sea_orm::QueryOrder;
+        let after = PageColumns::<Posts> {
+            key: Column::Id,
+            columns: vec![(Expr::val(1), "extra")],
+            order: vec![(Column::CreatedAt, Order::Desc), (Column::Id, Order::Desc)],
+        };
+        let ordered = Posts::find()
+            .order_by_desc(Column::CreatedAt)
+            .order_by_desc(Column::Id);
+        let statement = page_statement(
+            DbBackend::Postgres,
+            ordered,
+            Some("posts"),
+            40,
+            20,
+            Some(&after),
+        );
+        assert_eq!(
+            statement.sql,
+            "SELECT \"posts\".*, \"page\".\"row_counter\", $1 AS \"extra\" FROM \
+             (SELECT \"posts\".\"id\", (SELECT \"total\" FROM \"row_counts\" WHERE \"row_counts\".\"name\" = $2) \
+             AS \"row_counter\" FROM \"posts\" ORDER BY \"posts\".\"created_at\" DESC, \
+             \"posts\".\"id\" DESC LIMIT $3 OFFSET $4) AS \"page\" \
+             INNER JOIN \"posts\" ON \"posts\".\"id\" = \"page\".\"id\" \
+             ORDER BY \"posts\".\"created_at\" DESC, \"posts\".\"id\" DESC"
+        );
+    }
 
     #[test]
     fn page_rules() {

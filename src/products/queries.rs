@@ -153,7 +153,7 @@ pub async fn list(
     let ordered = query.order_by_desc(product::Column::Id);
     if unfiltered {
         let (rows, total) =
-            read_counted_page(db, ordered, crate::row_counts::PRODUCTS, page).await?;
+            read_counted_page(db, ordered, crate::row_counts::PRODUCTS, page, None).await?;
         return Ok((crate::reads::models(&rows)?, total));
     }
     // Debug form of the filter: a different term or bound is a different key.

@@ -315,7 +315,7 @@ pub async fn list(
         Some(total) => (fetch_page(db, ordered, total, page).await?, total),
         None => {
             let (rows, total) =
-                read_counted_page(db, ordered, crate::row_counts::USERS, page).await?;
+                read_counted_page(db, ordered, crate::row_counts::USERS, page, None).await?;
             (crate::reads::models(&rows)?, total)
         }
     };
