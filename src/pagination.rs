@@ -364,16 +364,36 @@ impl<T: Serialize> Serialize for Page<T> {
 mod tests {
     use super::*;
 
+    /// A table of the shape of a list (the tests here know no domain's entities).
+    mod item {
+        use sea_orm::entity::prelude::*;
+
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = "items")]
+        pub struct Model {
+            #[sea_orm(primary_key)]
+            pub id: i64,
+            pub user_id: i64,
+            pub title_key: String,
+            pub created_at: i64,
+        }
+
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    }
+
     #[test]
     fn a_pages_added_columns_are_computed_over_its_rows_only() {
-        use crate::posts::model::{Column, Entity as Posts};
+        use item::{Column, Entity as Items};
         use sea_orm::QueryOrder;
-        let after = PageColumns::<Posts> {
+        let after = PageColumns::<Items> {
             columns: |rows| vec![(Expr::col((rows, Column::UserId)), "extra")],
             order: vec![(Column::CreatedAt, Order::Desc), (Column::Id, Order::Desc)],
         };
         let ordered = || {
-            Posts::find()
+            Items::find()
                 .select_only()
                 .column(Column::Id)
                 .column(Column::UserId)
@@ -383,26 +403,40 @@ mod tests {
         let statement = page_statement(
             DbBackend::Postgres,
             ordered(),
-            Some("posts"),
+            Some("items"),
             40,
             20,
             Some(&after),
         );
         assert_eq!(
             statement.sql,
-            "SELECT *, \"page\".\"user_id\" AS \"extra\" FROM (SELECT \"posts\".\"id\", \
-             \"posts\".\"user_id\", (SELECT \"total\" FROM \"row_counts\" WHERE \
-             \"row_counts\".\"name\" = $1) AS \"row_counter\" FROM \"posts\" ORDER BY \
-             \"posts\".\"created_at\" DESC, \"posts\".\"id\" DESC LIMIT $2 OFFSET $3) AS \"page\" \
+            "SELECT *, \"page\".\"user_id\" AS \"extra\" FROM (SELECT \"items\".\"id\", \
+             \"items\".\"user_id\", (SELECT \"total\" FROM \"row_counts\" WHERE \
+             \"row_counts\".\"name\" = $1) AS \"row_counter\" FROM \"items\" ORDER BY \
+             \"items\".\"created_at\" DESC, \"items\".\"id\" DESC LIMIT $2 OFFSET $3) AS \"page\" \
              ORDER BY \"page\".\"created_at\" DESC, \"page\".\"id\" DESC"
         );
         let statement = page_statement(DbBackend::Sqlite, ordered(), None, 40, 20, Some(&after));
         assert_eq!(
             statement.sql,
-            "SELECT \"posts\".\"id\", \"posts\".\"user_id\", \"posts\".\"user_id\" AS \"extra\" \
-             FROM \"posts\" ORDER BY \"posts\".\"created_at\" DESC, \"posts\".\"id\" DESC \
+            "SELECT \"items\".\"id\", \"items\".\"user_id\", \"items\".\"user_id\" AS \"extra\" \
+             FROM \"items\" ORDER BY \"items\".\"created_at\" DESC, \"items\".\"id\" DESC \
              LIMIT ? OFFSET ?"
         );
+    }
+
+    #[test]
+    fn searches_are_told_from_other_reads_on_every_backend() {
+        use item::{Column, Entity as Items};
+        use sea_orm::{QueryFilter, QueryTrait};
+        for backend in [DbBackend::Postgres, DbBackend::MySql, DbBackend::Sqlite] {
+            let search = Items::find()
+                .filter(contains(Column::TitleKey, "lamp"))
+                .build(backend);
+            assert!(crate::reads::is_search(&search.sql), "{}", search.sql);
+            let page = Items::find().build(backend);
+            assert!(!crate::reads::is_search(&page.sql), "{}", page.sql);
+        }
     }
 
     #[test]
