@@ -32,6 +32,11 @@ if [ -z "${LARCH_SKIP_BUILD:-}" ]; then
 fi
 BIN=$PWD/target/release/larch
 
+# Before anything is dropped or seeded: a server left running would serve the run instead.
+if curl -s --max-time 2 -o /dev/null "$URL/healthz"; then
+  echo "something already answers on port $PORT: stop it, or set PORT" >&2; exit 1
+fi
+
 BACKEND=${BACKEND:-sqlite}
 case $BACKEND in
   sqlite) export DATABASE_URL="sqlite://$WORK/bench.db" ;;
@@ -57,9 +62,6 @@ echo "== seeding $POSTS posts, $PRODUCTS products, $USERS users ($BACKEND)"
 export RATE_LIMIT_AUTH_PER_MINUTE=0 RUST_LOG=warn
 (cd "$WORK" && "$BIN" seed --users "$USERS" --posts "$POSTS" --products "$PRODUCTS")
 
-if curl -s -o /dev/null "$URL/healthz"; then
-  echo "something already answers on port $PORT: stop it, or set PORT" >&2; exit 1
-fi
 "$BIN" serve --bind "127.0.0.1:$PORT" > "$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
@@ -158,7 +160,8 @@ run "GET /users?page=3&limit=20 (token)" "$WORK/get.lua" "/users?page=3&limit=20
 run "GET /posts/{id}"                "$WORK/report.lua" "/posts/$POST_ID"                  | tee -a "$RESULTS"
 run "GET /posts?page=3"              "$WORK/report.lua" "/posts?page=3"                    | tee -a "$RESULTS"
 # The same reads with a different key each time: 32 callers, posts spread over 10,000 ids,
-# pages 1 to 50 (requests that arrive together share a statement only for the same key).
+# pages 1 to 50 (reads by key that arrive together share one statement whatever their keys;
+# a page's run is shared only by requests for the same page).
 run "GET /auth/me (32 callers)"      "$WORK/many_callers.lua" "/auth/me"                   | tee -a "$RESULTS"
 run "GET /posts/{id} (10k ids)"      "$WORK/many_posts.lua" "/posts/1"                     | tee -a "$RESULTS"
 run "GET /posts?page=1..50"          "$WORK/many_pages.lua" "/posts"                       | tee -a "$RESULTS"

@@ -33,10 +33,13 @@ const LEASE_BUDGET: Duration = Duration::from_secs(1);
 
 /// PostgreSQL re-plans a prepared statement with its parameters on every run unless a
 /// generic plan looks no dearer, and for a page (`LIMIT $n OFFSET $m`, a counter and an
-/// author per row) it never does: planning was a third of a list's database CPU. The reads
-/// that come here have plans that do not depend on their values (a key, a page's offset), so
-/// their connections plan each statement once. Statements whose best plan depends on a
-/// value (a `LIKE` pattern's selectivity) do not come here (`reads::held_read`).
+/// author per row) it never does: planning was a third of a list's database CPU. Most reads
+/// that come here have plans that do not depend on their values (a key, a page's offset, a
+/// user's posts), so their connections plan each statement once. Searches, whose best plan
+/// depends on the pattern (a `LIKE`'s selectivity), do not come here (`reads::held_read`).
+/// A product list filtered by price does, with a plan that cannot see how wide the range
+/// is; its pages and totals are cached against the product-changes counter
+/// (`row_counts::cache`), so it is read only after a product changes.
 ///
 /// JIT compilation is off on them too: a generic plan's cost is estimated without its
 /// `LIMIT`, so at a million posts a page of 20 crossed `jit_above_cost` and compiled
@@ -96,6 +99,16 @@ pub fn register(db: &DatabaseConnection, max: usize) -> Option<Arc<Held>> {
     registry.retain(|(_, set)| set.strong_count() > 0);
     registry.push((key, Arc::downgrade(&held)));
     Some(held)
+}
+
+/// Whether `db` has held connections for its reads (PostgreSQL and MySQL, unless
+/// `DATABASE_READ_CONNECTIONS=0`).
+pub fn holds_reads(db: &DatabaseConnection) -> bool {
+    match db.get_database_backend() {
+        DbBackend::Postgres => find(pool_key(db.get_postgres_connection_pool())).is_some(),
+        DbBackend::MySql => find(pool_key(db.get_mysql_connection_pool())).is_some(),
+        _ => false,
+    }
 }
 
 /// The state named `name` that `read_batches` keeps beside `db`'s held connections (made by

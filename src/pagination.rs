@@ -190,6 +190,7 @@ pub struct PageColumns<E: EntityTrait> {
     /// Each added column's expression and name, over the rows of the table named as given.
     pub columns: fn(rows: Alias) -> Vec<(Expr, &'static str)>,
     /// The list's order again, over the page's rows: a derived table's rows have none.
+    /// Its columns must be among those the list selects.
     pub order: Vec<(E::Column, Order)>,
 }
 
@@ -397,6 +398,7 @@ mod tests {
                 .select_only()
                 .column(Column::Id)
                 .column(Column::UserId)
+                .column(Column::CreatedAt)
                 .order_by_desc(Column::CreatedAt)
                 .order_by_desc(Column::Id)
         };
@@ -411,7 +413,7 @@ mod tests {
         assert_eq!(
             statement.sql,
             "SELECT *, \"page\".\"user_id\" AS \"extra\" FROM (SELECT \"items\".\"id\", \
-             \"items\".\"user_id\", (SELECT \"total\" FROM \"row_counts\" WHERE \
+             \"items\".\"user_id\", \"items\".\"created_at\", (SELECT \"total\" FROM \"row_counts\" WHERE \
              \"row_counts\".\"name\" = $1) AS \"row_counter\" FROM \"items\" ORDER BY \
              \"items\".\"created_at\" DESC, \"items\".\"id\" DESC LIMIT $2 OFFSET $3) AS \"page\" \
              ORDER BY \"page\".\"created_at\" DESC, \"page\".\"id\" DESC"
@@ -419,7 +421,8 @@ mod tests {
         let statement = page_statement(DbBackend::Sqlite, ordered(), None, 40, 20, Some(&after));
         assert_eq!(
             statement.sql,
-            "SELECT \"items\".\"id\", \"items\".\"user_id\", \"items\".\"user_id\" AS \"extra\" \
+            "SELECT \"items\".\"id\", \"items\".\"user_id\", \"items\".\"created_at\", \
+             \"items\".\"user_id\" AS \"extra\" \
              FROM \"items\" ORDER BY \"items\".\"created_at\" DESC, \"items\".\"id\" DESC \
              LIMIT ? OFFSET ?"
         );

@@ -13,14 +13,18 @@
 //! A request never shares a statement that started before it arrived: keys wait for the
 //! *next* statement, so each read still sees every write committed before its request came
 //! (on any instance). The statement runs in a task of its own, so a client that goes away
-//! cannot strand the requests that share its read. SQLite reads on the calling thread
+//! cannot strand the requests that share its read; it has `STATEMENT_BUDGET` to answer, so
+//! a connection that hangs (a failover that never closes it) answers its requests `503`
+//! rather than holding every later one. A row that cannot be read fails only the requests
+//! for its key. SQLite reads on the calling thread
 //! (`sqlite_reader`), where a round trip costs nothing to share: there, and where no
 //! connections are held for reads, each key is read on its own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, DbBackend, DbErr, RuntimeErr, Statement, Value, Values};
+use sea_orm::{ConnAcquireErr, DatabaseConnection, DbBackend, DbErr, Statement, Value, Values};
 use tokio::sync::oneshot;
 
 use crate::reads::ReadRow;
@@ -28,16 +32,36 @@ use crate::reads::ReadRow;
 /// The most keys one statement reads.
 const MOST_KEYS: usize = 64;
 
+/// How long a shared statement may take before its requests are answered `503`: a read by
+/// key takes milliseconds, the deepest page of a million posts under two seconds.
+const STATEMENT_BUDGET: Duration = Duration::from_secs(5);
+
 /// A read of rows by key, written once for every backend.
 pub struct KeyedRead<T> {
-    /// Tells this read's batches from others' (unique among `KeyedRead`s).
-    pub name: &'static str,
-    /// The statement, with `{keys}` where its list of `?`s goes.
-    pub sql: &'static str,
-    /// The key a row answers for, and what is made of the row.
-    pub decode: fn(&ReadRow) -> Result<(i64, T), DbErr>,
-    /// `sql` for one key, made the first time it is needed (`KeyedRead::new`).
+    /// The statement, with `{keys}` where its list of `?`s goes; it also tells this read's
+    /// batches from others'.
+    sql: &'static str,
+    /// The column each row's key is in (the column `{keys}` is matched against).
+    key: &'static str,
+    /// What is made of a row.
+    decode: fn(&ReadRow) -> Result<T, DbErr>,
+    /// `sql` for one key, made the first time it is needed.
     one_key: OnceLock<String>,
+}
+
+impl<T> KeyedRead<T> {
+    pub const fn new(
+        sql: &'static str,
+        key: &'static str,
+        decode: fn(&ReadRow) -> Result<T, DbErr>,
+    ) -> Self {
+        KeyedRead {
+            sql,
+            key,
+            decode,
+            one_key: OnceLock::new(),
+        }
+    }
 }
 
 type Reply<T> = oneshot::Sender<Result<Option<T>, DbErr>>;
@@ -49,19 +73,9 @@ struct Waiting<T> {
     reading: bool,
 }
 
-impl<T> KeyedRead<T> {
-    pub const fn new(
-        name: &'static str,
-        sql: &'static str,
-        decode: fn(&ReadRow) -> Result<(i64, T), DbErr>,
-    ) -> Self {
-        KeyedRead {
-            name,
-            sql,
-            decode,
-            one_key: OnceLock::new(),
-        }
-    }
+/// Whether reads by key are batched on `db` (PostgreSQL and MySQL with held connections).
+pub fn batches_reads(db: &DatabaseConnection) -> bool {
+    crate::held_reads::holds_reads(db)
 }
 
 impl<T: Clone + Send + 'static> KeyedRead<T> {
@@ -71,7 +85,7 @@ impl<T: Clone + Send + 'static> KeyedRead<T> {
         db: &DatabaseConnection,
         key: i64,
     ) -> Result<Option<T>, DbErr> {
-        let Some(waiting) = crate::held_reads::batch_state(db, self.name, || {
+        let Some(waiting) = crate::held_reads::batch_state(db, self.sql, || {
             Mutex::new(Waiting::<T> {
                 keys: Vec::new(),
                 reading: false,
@@ -80,9 +94,7 @@ impl<T: Clone + Send + 'static> KeyedRead<T> {
             // One by one: the statement for one key, as any read by id is made.
             let sql = self.one_key.get_or_init(|| self.sql.replace("{keys}", "?"));
             let row = crate::reads::fetch_optional_by_id(db, sql, key).await?;
-            return row
-                .map(|row| (self.decode)(&row).map(|(_, value)| value))
-                .transpose();
+            return row.map(|row| (self.decode)(&row)).transpose();
         };
         let (reply, answer) = oneshot::channel();
         let start = {
@@ -91,7 +103,13 @@ impl<T: Clone + Send + 'static> KeyedRead<T> {
             !std::mem::replace(&mut waiting.reading, true)
         };
         if start {
-            tokio::spawn(self.read_while_waiting(db.clone(), waiting));
+            // The guard is made before the task, so that a task dropped before it ever runs
+            // (the runtime shutting down) still lets the next request start a reader.
+            let reader = Reader {
+                waiting,
+                done: false,
+            };
+            tokio::spawn(self.read_while_waiting(db.clone(), reader));
         }
         answer
             .await
@@ -99,17 +117,15 @@ impl<T: Clone + Send + 'static> KeyedRead<T> {
     }
 
     /// Reads what waits, a statement at a time, until nothing does.
-    async fn read_while_waiting(
-        &'static self,
-        db: DatabaseConnection,
-        waiting: Arc<Mutex<Waiting<T>>>,
-    ) {
-        let _stop = StopReading(&waiting);
+    async fn read_while_waiting(&'static self, db: DatabaseConnection, mut reader: Reader<T>) {
         loop {
             let batch: Vec<(i64, Reply<T>)> = {
-                let mut waiting = lock(&waiting);
+                let mut waiting = lock(&reader.waiting);
+                // Requests that went away (their client, or their timeout) are not read for.
+                waiting.keys.retain(|(_, reply)| !reply.is_closed());
                 if waiting.keys.is_empty() {
                     waiting.reading = false;
+                    reader.done = true;
                     return;
                 }
                 let n = waiting.keys.len().min(MOST_KEYS);
@@ -118,27 +134,65 @@ impl<T: Clone + Send + 'static> KeyedRead<T> {
             let mut keys: Vec<i64> = batch.iter().map(|(key, _)| *key).collect();
             keys.sort_unstable();
             keys.dedup();
-            match self.read(&db, &keys).await {
+            match within_budget(self.read(&db, &keys)).await {
                 Ok(found) => {
                     for (key, reply) in batch {
+                        let answer = match found.get(&key) {
+                            None => Ok(None),
+                            Some(Ok(value)) => Ok(Some(value.clone())),
+                            Some(Err(error)) => Err(error.clone()),
+                        };
                         // The request may have gone away: nothing to do.
-                        let _ = reply.send(Ok(found.get(&key).cloned()));
+                        let _ = reply.send(answer);
                     }
                 }
                 Err(error) => {
                     for (_, reply) in batch {
-                        let _ = reply.send(Err(same_error(&error)));
+                        let _ = reply.send(Err(error.clone()));
                     }
                 }
             }
         }
     }
 
-    /// The rows for `keys` (distinct, at least one), in one statement.
-    async fn read(&self, db: &DatabaseConnection, keys: &[i64]) -> Result<HashMap<i64, T>, DbErr> {
+    /// The rows for `keys` (distinct, at least one), in one statement, each made into a
+    /// value or the error that made it fail.
+    async fn read(
+        &self,
+        db: &DatabaseConnection,
+        keys: &[i64],
+    ) -> Result<HashMap<i64, Result<T, DbErr>>, DbErr> {
         let statement = statement(db.get_database_backend(), self.sql, keys);
         let rows = crate::reads::read_all(db, statement).await?;
-        rows.iter().map(self.decode).collect()
+        rows.iter()
+            .map(|row| Ok((row.get::<i64>(self.key)?, (self.decode)(row))))
+            .collect()
+    }
+}
+
+/// `read`, or a `503` if it takes longer than `STATEMENT_BUDGET` (dropping it drops its
+/// connection, which is then never reused).
+async fn within_budget<V>(read: impl Future<Output = Result<V, DbErr>>) -> Result<V, DbErr> {
+    tokio::time::timeout(STATEMENT_BUDGET, read)
+        .await
+        .unwrap_or(Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)))
+}
+
+/// Owned by a reading task: however the task ends (a panic, or dropped unfinished), the next
+/// request can start a reader, and the requests still waiting get an error.
+struct Reader<T> {
+    waiting: Arc<Mutex<Waiting<T>>>,
+    /// Set, under the lock, when the task leaves with nothing waiting.
+    done: bool,
+}
+
+impl<T> Drop for Reader<T> {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut waiting = lock(&self.waiting);
+            waiting.reading = false;
+            waiting.keys.clear();
+        }
     }
 }
 
@@ -191,95 +245,67 @@ pub async fn read_shared(db: &DatabaseConnection, statement: Statement) -> Resul
         }
     };
     if start {
-        tokio::spawn(read_statement_while_waiting(
-            db.clone(),
+        let reader = StatementReader {
             waiting,
             key,
-            statement,
-        ));
+            done: false,
+        };
+        tokio::spawn(read_statement_while_waiting(db.clone(), reader, statement));
     }
     answer
         .await
         .unwrap_or_else(|_| Err(DbErr::Custom("a shared read stopped".into())))
 }
 
-/// Runs `statement` for what waits under `key`, a run at a time, until nothing does.
+/// Runs `statement` for what waits under the reader's key, a run at a time, until nothing
+/// does.
 async fn read_statement_while_waiting(
     db: DatabaseConnection,
-    waiting: Arc<Mutex<WaitingStatements>>,
-    key: String,
+    mut reader: StatementReader,
     statement: Statement,
 ) {
-    let _stop = StopReadingStatement(&waiting, &key);
     loop {
         let replies = {
-            let mut waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
-            let replies = waiting
+            let mut waiting = reader.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            let mut replies = waiting
                 .0
-                .get_mut(&key)
+                .get_mut(&reader.key)
                 .map(std::mem::take)
                 .unwrap_or_default();
+            replies.retain(|reply| !reply.is_closed());
             if replies.is_empty() {
-                waiting.0.remove(&key);
+                waiting.0.remove(&reader.key);
+                reader.done = true;
                 return;
             }
             replies
         };
-        match crate::reads::read_all(&db, statement.clone()).await {
-            Ok(rows) => {
-                let rows = Arc::new(rows);
-                for reply in replies {
-                    let _ = reply.send(Ok(rows.clone()));
-                }
-            }
-            Err(error) => {
-                for reply in replies {
-                    let _ = reply.send(Err(same_error(&error)));
-                }
-            }
+        let read = within_budget(crate::reads::read_all(&db, statement.clone())).await;
+        let answer = read.map(Arc::new);
+        for reply in replies {
+            let _ = reply.send(answer.clone());
         }
     }
 }
 
-/// As `StopReading`, for a statement's entry.
-struct StopReadingStatement<'a>(&'a Mutex<WaitingStatements>, &'a str);
+/// As `Reader`, for a statement's entry: removed however its task ends.
+struct StatementReader {
+    waiting: Arc<Mutex<WaitingStatements>>,
+    key: String,
+    done: bool,
+}
 
-impl Drop for StopReadingStatement<'_> {
+impl Drop for StatementReader {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            let mut waiting = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            waiting.0.remove(self.1);
+        if !self.done {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            waiting.0.remove(&self.key);
         }
     }
 }
 
 fn lock<T>(waiting: &Mutex<Waiting<T>>) -> MutexGuard<'_, Waiting<T>> {
     waiting.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// If the reading task panics, the keys it had taken get an error as their senders drop;
-/// this lets the next request start a reader, and fails the keys still waiting.
-struct StopReading<'a, T>(&'a Mutex<Waiting<T>>);
-
-impl<T> Drop for StopReading<'_, T> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let mut waiting = lock(self.0);
-            waiting.reading = false;
-            waiting.keys.clear();
-        }
-    }
-}
-
-/// `error` again, for each request that shared the read: connection errors stay connection
-/// errors (`503`), the rest keep their message.
-fn same_error(error: &DbErr) -> DbErr {
-    match error {
-        DbErr::Conn(RuntimeErr::SqlxError(e)) => DbErr::Conn(RuntimeErr::SqlxError(e.clone())),
-        DbErr::Query(RuntimeErr::SqlxError(e)) => DbErr::Query(RuntimeErr::SqlxError(e.clone())),
-        DbErr::ConnectionAcquire(e) => DbErr::ConnectionAcquire(*e),
-        other => DbErr::Custom(other.to_string()),
-    }
 }
 
 #[cfg(test)]

@@ -18,13 +18,13 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<pos
 
 /// Posts by id, each with its author's username (`read_batches`).
 static POSTS_WITH_AUTHOR: KeyedRead<(post::Model, String)> = KeyedRead::new(
-    "posts with author by id",
     "SELECT posts.id, posts.user_id, posts.title, posts.title_key, posts.body, \
           posts.created_at, posts.updated_at, users.username AS author \
           FROM posts JOIN users ON users.id = posts.user_id WHERE posts.id IN ({keys})",
+    "id",
     |row| {
         let post = <post::Model as crate::reads::FromRow>::from_row(row)?;
-        Ok((post.id, (post, row.get("author")?)))
+        Ok((post, row.get("author")?))
     },
 );
 

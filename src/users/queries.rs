@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::domain::{Email, Role, Username};
@@ -15,10 +15,10 @@ use crate::session_lifetime::SessionTimes;
 
 /// Users by id (`read_batches`).
 static USERS_BY_ID: KeyedRead<user::Model> = KeyedRead::new(
-    "users by id",
     "SELECT id, username, username_key, email, password_hash, role, email_verified, \
           created_at, updated_at FROM users WHERE id IN ({keys})",
-    |row| Ok((row.get("id")?, user::Model::from_row(row)?)),
+    "id",
+    <user::Model as FromRow>::from_row,
 );
 
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<user::Model>, DbErr> {
@@ -38,12 +38,12 @@ macro_rules! caller_columns {
 /// Sessions by id, each with its user (`read_batches`): every authenticated request reads
 /// its caller here.
 static CALLERS_BY_SESSION: KeyedRead<(user::Model, SessionTimes)> = KeyedRead::new(
-    "callers by session",
     concat!(
         caller_columns!(),
         " FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.id IN ({keys})"
     ),
-    |row| Ok((row.get("session_id")?, caller_from_row(row)?)),
+    "session_id",
+    caller_from_row,
 );
 
 /// The caller of a request: the user and the session their access token names. `None` if
@@ -61,15 +61,15 @@ pub async fn find_caller(
 }
 
 /// `find_caller` and user `id` (`None` if there is none): `GET /users/{id}` reads both on
-/// every request. Where reads are batched, each comes from its batch; on SQLite, in one
-/// statement (a `LEFT JOIN`), which is cheaper there than two.
+/// every request. Where reads by key are batched, each comes from its batch; elsewhere
+/// (SQLite, or no held connections) in one statement, a `LEFT JOIN`.
 pub async fn find_caller_and_user(
     db: &DatabaseConnection,
     user_id: i64,
     session_id: i64,
     id: i64,
 ) -> Result<Option<(user::Model, SessionTimes, Option<user::Model>)>, DbErr> {
-    if db.get_database_backend() != DbBackend::Sqlite {
+    if crate::read_batches::batches_reads(db) {
         let (caller, other) =
             tokio::try_join!(find_caller(db, user_id, session_id), find_by_id(db, id))?;
         return Ok(caller.map(|(caller, session)| (caller, session, other)));

@@ -170,6 +170,58 @@ async fn reads_recover_when_the_server_cuts_every_connection() {
     assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
 }
 
+async fn a_read_that_hangs_is_answered_503_and_the_next_ones_recover() {
+    // Reads by key share one statement per kind (`read_batches`); one that never returns (a
+    // table locked, a connection a failover left open) must answer its requests within the
+    // statement's budget, not hold every later request behind it.
+    use sea_orm::sqlx::{self, Connection, Executor};
+    if current_backend() == Backend::Sqlite {
+        return; // reads there are on the calling thread, one by one
+    }
+    let app = spawn_app().await;
+    let user = app.create_user().await;
+    let me = || app.get("/auth/me", Some(&user.access));
+    assert_eq!(me().await.status(), StatusCode::OK);
+
+    let url = app.state.config.database_url.clone();
+    let (mut pg, mut my) = (None, None);
+    match current_backend() {
+        Backend::Postgres => {
+            let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+            admin.execute("BEGIN").await.unwrap();
+            admin
+                .execute("LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
+                .await
+                .unwrap();
+            pg = Some(admin);
+        }
+        _ => {
+            let mut admin = sqlx::MySqlConnection::connect(&url).await.unwrap();
+            admin.execute("LOCK TABLES sessions WRITE").await.unwrap();
+            my = Some(admin);
+        }
+    }
+    let started = std::time::Instant::now();
+    let (first, second) = tokio::join!(me(), me());
+    assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(15),
+        "answered after {waited:?}, not within the statement's budget"
+    );
+
+    if let Some(mut admin) = pg {
+        admin.execute("ROLLBACK").await.unwrap();
+    }
+    if let Some(mut admin) = my {
+        admin.execute("UNLOCK TABLES").await.unwrap();
+    }
+    let res = me().await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["id"], user.id);
+}
+
 async fn the_document_describes_every_route_and_only_those() {
     let app = spawn_app().await;
     let document = json_of(app.get("/openapi.json", None).await, StatusCode::OK).await;
@@ -415,6 +467,7 @@ pub fn tests() -> Vec<Test> {
         healthz_is_ok,
         readyz_follows_the_database,
         reads_recover_when_the_server_cuts_every_connection,
+        a_read_that_hangs_is_answered_503_and_the_next_ones_recover,
         the_document_describes_every_route_and_only_those,
         larch_openapi_prints_the_served_document,
         the_docs_page_and_its_assets_come_from_larch,

@@ -8,43 +8,62 @@ pub struct Server {
 }
 
 impl Server {
-    /// Adds `serve --bind 127.0.0.1:<free port>` to `command`, starts it and waits until
+    /// Adds `serve` to `command` (its address, a free port, in `BIND`), starts it and waits until
     /// `/healthz` answers.
     pub async fn start(command: std::process::Command) -> Server {
         Server::start_with(command, &[]).await
     }
 
-    /// As `start`, with more arguments after `serve --bind …` (`--no-workers`, say).
+    /// As `start`, with more arguments after `serve` (`--no-workers`, say).
     pub async fn start_with(mut command: std::process::Command, more: &[&str]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = command
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .args(more)
-            .spawn()
-            .unwrap();
-        let server = Server {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::new();
-        let started = std::time::Instant::now();
-        while client
-            .get(format!("{}/healthz", server.url))
-            .send()
-            .await
-            .is_err()
-        {
+        command.arg("serve").args(more);
+        // A free port is found by binding port 0 and letting it go, so another test may
+        // take it before this server binds it: the server then exits at once ("Address
+        // already in use"), and it is started again on another port (given as `BIND`, so
+        // that each try replaces the last one's).
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            command.env("BIND", format!("127.0.0.1:{port}"));
+            let mut server = Server {
+                child: command.spawn().unwrap(),
+                url: format!("http://127.0.0.1:{port}"),
+            };
+            if server
+                .answers_within(std::time::Duration::from_secs(30))
+                .await
+            {
+                return server;
+            }
             assert!(
-                started.elapsed() < std::time::Duration::from_secs(30),
+                server.child.try_wait().unwrap().is_some(),
                 "larch serve did not start"
             );
+        }
+        panic!("larch serve exited at start five times")
+    }
+
+    /// Whether `/healthz` answers before `limit`; `false` at once if the process exits.
+    async fn answers_within(&mut self, limit: std::time::Duration) -> bool {
+        let client = reqwest::Client::new();
+        let started = std::time::Instant::now();
+        loop {
+            if client
+                .get(format!("{}/healthz", self.url))
+                .send()
+                .await
+                .is_ok()
+            {
+                return true;
+            }
+            if self.child.try_wait().unwrap().is_some() || started.elapsed() > limit {
+                return false;
+            }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        server
     }
 
     /// Stops it with SIGTERM, as a supervisor would, and returns how it exited.
