@@ -89,7 +89,7 @@ for i in $(seq 1 32); do
     -d "{\"email\":\"bencher$i@example.com\",\"password\":\"bench-password\"}" | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
   TOKENS="$TOKENS\"$T\","
 done
-# The newest post's id; the seeded posts below it have every id.
+# Ids to pick posts from: the newest post's and the 10,000 below it (seeded ids have no gaps).
 SPREAD=$(( POSTS < 10000 ? POSTS : 10000 ))
 
 cat > "$WORK/report.lua" <<'LUA'

@@ -55,7 +55,8 @@ pub struct HeldConnections<DB: sqlx::Database> {
     /// One per connection that may be lent at once: a connection is opened only by a read
     /// holding one and finding none idle, so there are never more than this many open.
     permits: Arc<Semaphore>,
-    /// What `read_batches` keeps for this pool, by the name of each batched read.
+    /// What `read_batches` keeps for this pool, by the name of each batched read (a keyed
+    /// read's statement).
     batches: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
 }
 
@@ -104,11 +105,17 @@ pub fn register(db: &DatabaseConnection, max: usize) -> Option<Arc<Held>> {
 /// Whether `db` has held connections for its reads (PostgreSQL and MySQL, unless
 /// `DATABASE_READ_CONNECTIONS=0`).
 pub fn holds_reads(db: &DatabaseConnection) -> bool {
-    match db.get_database_backend() {
-        DbBackend::Postgres => find(pool_key(db.get_postgres_connection_pool())).is_some(),
-        DbBackend::MySql => find(pool_key(db.get_mysql_connection_pool())).is_some(),
-        _ => false,
-    }
+    held_of(db).is_some()
+}
+
+/// `db`'s held set, if it has one.
+fn held_of(db: &DatabaseConnection) -> Option<Arc<Held>> {
+    let key = match db.get_database_backend() {
+        DbBackend::Postgres => pool_key(db.get_postgres_connection_pool()),
+        DbBackend::MySql => pool_key(db.get_mysql_connection_pool()),
+        _ => return None,
+    };
+    find(key)
 }
 
 /// The state named `name` that `read_batches` keeps beside `db`'s held connections (made by
@@ -119,12 +126,7 @@ pub fn batch_state<T: Any + Send + Sync>(
     name: &'static str,
     make: impl FnOnce() -> T,
 ) -> Option<Arc<T>> {
-    let key = match db.get_database_backend() {
-        DbBackend::Postgres => pool_key(db.get_postgres_connection_pool()),
-        DbBackend::MySql => pool_key(db.get_mysql_connection_pool()),
-        _ => return None,
-    };
-    let held = find(key)?;
+    let held = held_of(db)?;
     let batches = match held.as_ref() {
         Held::Postgres(set) => &set.batches,
         Held::MySql(set) => &set.batches,
