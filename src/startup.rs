@@ -304,7 +304,7 @@ pub async fn run_workers_until(
     stop_workers.send_replace(true);
     let deadline = tokio::time::Instant::now() + state.config.shutdown_grace;
     workers.stopped(deadline).await;
-    state.db.close().await.ok();
+    state.db.clone().close().await.ok();
     tracing::info!("stopped");
     Ok(())
 }
