@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes linker/symbol-order.txt: the functions a release build of larch runs from start
-# through serving, in the order they first ran, which build.rs hands to the linker so that
-# they sit together in the binary (an idle server then maps 6 MiB of code, not 14 MiB).
+# through serving (sorted by name, SQLite's first, then what PostgreSQL and MySQL added),
+# which build.rs hands to the linker so that they sit together in the binary (an idle server then maps 6 MiB of code, not 14 MiB).
 #
 #   bench/symbol-order.sh        # SQLite, then PostgreSQL and MySQL where they answer
 #
@@ -91,15 +91,15 @@ else
   echo "MySQL did not answer at $MY: its functions are left out"
 fi
 
-# The binary's functions that ran, first SQLite's (the default), then what the others added.
+# The binary's functions that ran: SQLite's (the default), then what the others added.
 python3 - "$BIN" "$WORK"/*.cg > "$OUT" <<'PY'
 import re, sys
 binary, runs = sys.argv[1], sys.argv[2:]
 runs.sort(key=lambda p: (not p.endswith("sqlite.cg"), p))
-order = {}
+order = {}  # symbol -> nothing, in insertion order: run by run, each run's names sorted
 line_re = re.compile(r"(ob|fn|cob|cfn)=\((\d+)\)(?: (.*))?$")
 for run in runs:
-    objects, functions, current = {}, {}, None
+    objects, functions, current, ran = {}, {}, None, set()
     for line in open(run, errors="replace"):
         m = line_re.match(line.rstrip("\n"))
         if not m:
@@ -118,7 +118,11 @@ for run in runs:
                 # `'2` marks a function's recursion level, not part of its name.
                 symbol = re.sub(r"'\d+$", "", functions[ident])
                 if not symbol.startswith("0x") and symbol != "(below main)":
-                    order.setdefault(symbol, None)
+                    ran.add(symbol)
+    # Sorted, so that the file changes only where the code does (the order they first ran
+    # in varies with how threads interleave; what matters is that they sit together).
+    for symbol in sorted(ran):
+        order.setdefault(symbol, None)
 sys.stdout.write("".join(s + "\n" for s in order))
 print(f"{len(order)} functions", file=sys.stderr)
 PY
