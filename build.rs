@@ -3,9 +3,11 @@
 //!
 //! Why: Linux maps a program's code in 64 KiB (or larger) runs around each page it touches.
 //! The code a server runs is spread over the whole 17 MiB binary, so an idle server had
-//! 14 MiB of it resident; with the functions it runs placed together, about 6 MiB (see
-//! docs/benchmarks.md, "Idle memory"). The file names symbols of one toolchain and one
-//! dependency set: with another, fewer of its names exist, and the linker skips those.
+//! 14 MiB of it resident, and 24 MiB in all; with the functions it runs placed together,
+//! 16–17 MiB in all (docs/benchmarks.md, "The code a server runs, placed together").
+//!
+//! The file names symbols of one toolchain and one dependency set: with another, fewer of
+//! its names exist, and the linker skips those (docs/development.md, "The symbol order").
 //!
 //! Only with the linker that reads the file: rustc's own `rust-lld`, the default for
 //! x86_64 Linux (GNU) since Rust 1.90, unless the build chooses another linker.
