@@ -9,13 +9,15 @@
 //! The file names symbols of one toolchain and one dependency set: with another, fewer of
 //! its names exist, and the linker skips those (docs/development.md, "The symbol order").
 //!
-//! Only with the linker that reads the file: rustc's own `rust-lld`, the default for
-//! x86_64 Linux (GNU) since Rust 1.90, unless the build chooses another linker.
+//! Only where the linker takes the option (`rust-lld`, the default of rustup's toolchains
+//! for x86_64 Linux since Rust 1.90; also lld and mold): a probe program is linked with it
+//! first, with the build's own compiler, target, flags and linker, and a linker that refuses
+//! it (GNU ld, a distribution's rustc built against its own LLVM) links as before.
 //! `LARCH_SYMBOL_ORDER=off` turns it off.
 
 use std::env;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 const ORDER_FILE: &str = "linker/symbol-order.txt";
 
@@ -24,53 +26,70 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     for var in [
         "LARCH_SYMBOL_ORDER",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
         "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
-    if !wanted() {
-        return;
-    }
-    let order = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join(ORDER_FILE);
-    if !order.is_file() {
-        return;
-    }
-    println!(
-        "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-        order.display()
-    );
-    // Names the build does not have (another toolchain, an updated dependency) are skipped.
-    println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
-}
-
-fn wanted() -> bool {
     let var = |name: &str| env::var(name).unwrap_or_default();
     if var("LARCH_SYMBOL_ORDER") == "off" || var("PROFILE") != "release" {
-        return false;
+        return;
     }
-    let default_lld_target = var("CARGO_CFG_TARGET_ARCH") == "x86_64"
-        && var("CARGO_CFG_TARGET_OS") == "linux"
-        && var("CARGO_CFG_TARGET_ENV") == "gnu";
-    // Another linker chosen (GNU ld would fail on the option; mold and lld would take it,
-    // but are not worth telling apart from it here).
-    let flags = var("CARGO_ENCODED_RUSTFLAGS");
-    let other_linker = env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_some()
-        || ["linker", "link-self-contained", "fuse-ld"]
-            .iter()
-            .any(|flag| flags.contains(flag));
-    default_lld_target && !other_linker && rustc_minor().is_some_and(|minor| minor >= 90)
+    let order = Path::new(&var("CARGO_MANIFEST_DIR")).join(ORDER_FILE);
+    // `-Wl,` splits its argument at commas.
+    if !order.is_file() || order.to_string_lossy().contains(',') {
+        return;
+    }
+    let args = [
+        format!("-Wl,--symbol-ordering-file={}", order.display()),
+        // Names the build does not have (another toolchain, an updated dependency) are skipped.
+        "-Wl,--no-warn-symbol-ordering".to_owned(),
+    ];
+    if links_with(&args) {
+        for arg in args {
+            println!("cargo:rustc-link-arg-bins={arg}");
+        }
+    } else {
+        println!("cargo:warning=the linker does not take a symbol order: linking without one");
+    }
 }
 
-/// The `N` of the compiler's version `1.N.x`.
-fn rustc_minor() -> Option<u32> {
-    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let output = Command::new(rustc).arg("--version").output().ok()?;
-    let version = String::from_utf8(output.stdout).ok()?;
-    version
-        .split_whitespace()
-        .nth(1)?
-        .split('.')
-        .nth(1)?
-        .parse()
-        .ok()
+/// Whether a program links with `args`, built as the binary will be: same compiler, target,
+/// flags and linker.
+fn links_with(args: &[String]) -> bool {
+    let var = |name: &str| env::var(name).unwrap_or_default();
+    let out = PathBuf::from(var("OUT_DIR"));
+    let source = out.join("symbol_order_probe.rs");
+    if std::fs::write(&source, "fn main() {}\n").is_err() {
+        return false;
+    }
+    let mut rustc = Command::new(env::var("RUSTC").unwrap_or_else(|_| "rustc".into()));
+    rustc
+        .arg("--edition=2021")
+        .arg("--crate-type=bin")
+        .arg("--target")
+        .arg(var("TARGET"))
+        .arg("-o")
+        .arg(out.join("symbol_order_probe"))
+        .arg(&source);
+    // The flags the build compiles with (they may choose the linker).
+    for flag in var("CARGO_ENCODED_RUSTFLAGS")
+        .split('\u{1f}')
+        .filter(|f| !f.is_empty())
+    {
+        rustc.arg(flag);
+    }
+    // A linker from the environment or a Cargo config file's `[target]` table.
+    if let Ok(linker) = env::var("RUSTC_LINKER") {
+        rustc.arg(format!("-Clinker={linker}"));
+    }
+    for arg in args {
+        rustc.arg(format!("-Clink-arg={arg}"));
+    }
+    rustc
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }

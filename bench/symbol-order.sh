@@ -15,15 +15,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${PORT:-8396}
 URL="http://127.0.0.1:$PORT"
-WORK=$(mktemp -d /tmp/larch-order.XXXXXX)
 OUT=linker/symbol-order.txt
 
-command -v valgrind >/dev/null || apt-get install -y valgrind >/dev/null
-cargo build --release --quiet --bin larch
-BIN=$PWD/target/release/larch
+command -v valgrind >/dev/null || apt-get install -y valgrind >/dev/null ||
+  { echo "valgrind is missing (Debian: apt-get install valgrind)" >&2; exit 1; }
 if curl -s --max-time 2 -o /dev/null "$URL/healthz"; then
   echo "something already answers on port $PORT: stop it, or set PORT" >&2; exit 1
 fi
+cargo build --release --quiet --bin larch
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+BIN=$(realpath "$TARGET_DIR/release/larch")
+WORK=$(mktemp -d /tmp/larch-order.XXXXXX)
+SERVER=
+trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
 
 # One request to each common path: successes, validation errors, missing rows, a 304.
 exercise() {
@@ -61,11 +66,18 @@ profile() {
   DATABASE_URL=$2 RUST_LOG=warn RATE_LIMIT_AUTH_PER_MINUTE=0 valgrind --tool=callgrind \
     --demangle=no --dump-instr=no --callgrind-out-file="$WORK/$1.cg" \
     "$BIN" serve --bind "127.0.0.1:$PORT" > "$WORK/$1.log" 2>&1 &
-  local server=$!
-  for _ in $(seq 1 300); do curl -sf "$URL/healthz" >/dev/null && break; sleep 0.2; done
+  SERVER=$!
+  local up=
+  for _ in $(seq 1 300); do
+    kill -0 $SERVER 2>/dev/null || break
+    curl -sf "$URL/healthz" >/dev/null && up=1 && break
+    sleep 0.2
+  done
+  [ -n "$up" ] || { echo "the server did not start:" >&2; cat "$WORK/$1.log" >&2; exit 1; }
   exercise
   sleep 1
-  kill -INT $server; wait $server || true
+  kill -INT $SERVER; wait $SERVER || true
+  SERVER=
 }
 
 profile sqlite "sqlite://$WORK/order.db"
@@ -92,8 +104,8 @@ else
 fi
 
 # The binary's functions that ran: SQLite's (the default), then what the others added.
-python3 - "$BIN" "$WORK"/*.cg > "$OUT" <<'PY'
-import re, sys
+python3 - "$BIN" "$WORK"/*.cg > "$WORK/order" <<'PY'
+import os, re, subprocess, sys
 binary, runs = sys.argv[1], sys.argv[2:]
 runs.sort(key=lambda p: (not p.endswith("sqlite.cg"), p))
 order = {}  # symbol -> nothing, in insertion order: run by run, each run's names sorted
@@ -107,7 +119,7 @@ for run in runs:
         kind, ident, name = m.groups()
         if kind in ("ob", "cob"):
             if name:
-                objects[ident] = name
+                objects[ident] = os.path.realpath(name)
             if kind == "ob":
                 current = objects.get(ident)
         else:
@@ -123,8 +135,14 @@ for run in runs:
     # in varies with how threads interleave; what matters is that they sit together).
     for symbol in sorted(ran):
         order.setdefault(symbol, None)
+# Too few means a run went wrong (the binary not found in the profile, say): keep the old file.
+if len(order) < 1000:
+    sys.exit(f"only {len(order)} functions found: the file is left as it was")
+rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+print(f"# Functions larch ran from start through serving, for the linker (build.rs).")
+print(f"# Written by bench/symbol-order.sh with {rustc}; another compiler renames them.")
 sys.stdout.write("".join(s + "\n" for s in order))
 print(f"{len(order)} functions", file=sys.stderr)
 PY
+mv "$WORK/order" "$OUT"
 echo "wrote $OUT"
-rm -rf "$WORK"

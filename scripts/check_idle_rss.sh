@@ -12,12 +12,17 @@ LIMIT_MIB=${LIMIT_MIB:-20}
 PORT=${PORT:-8395}
 [ -n "${LARCH_SKIP_BUILD:-}" ] || cargo build --release --quiet
 BIN=$PWD/target/release/larch
+URL="http://127.0.0.1:$PORT"
+if curl -s --max-time 2 -o /dev/null "$URL/healthz"; then
+  echo "something already answers on port $PORT: stop it, or set PORT" >&2; exit 1
+fi
 WORK=$(mktemp -d /tmp/larch-rss.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+server=
+trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$WORK"' EXIT
 
 if command -v nm >/dev/null; then
   nm --defined-only "$BIN" | awk '{print $3}' | sort -u > "$WORK/names"
-  sort -u linker/symbol-order.txt > "$WORK/order"
+  grep -v '^#' linker/symbol-order.txt | sort -u > "$WORK/order"
   have=$(comm -12 "$WORK/order" "$WORK/names" | wc -l)
   echo "symbol order: the binary has $have of the $(wc -l < "$WORK/order") functions named in linker/symbol-order.txt"
   [ $((have * 2)) -ge "$(wc -l < "$WORK/order")" ] ||
@@ -30,9 +35,18 @@ for run in 1 2 3; do
   DATABASE_URL="sqlite://$WORK/idle$run.db" RUST_LOG=warn "$BIN" serve --bind "127.0.0.1:$PORT" \
     > "$WORK/server.log" 2>&1 &
   server=$!
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+  up=
+  for _ in $(seq 1 100); do
+    kill -0 $server 2>/dev/null || break
+    curl -sf "$URL/healthz" >/dev/null && up=1 && break
+    sleep 0.1
+  done
+  if [ -z "$up" ]; then
+    echo "FAIL: the server did not answer within 10 s:" >&2; cat "$WORK/server.log" >&2; exit 1
+  fi
   kib=$(awk '/^VmRSS/ {print $2}' "/proc/$server/status")
   kill $server; wait $server || true
+  server=
   echo "run $run: idle RSS $(mib "$kib") MiB"
   readings+=("$kib")
 done

@@ -70,7 +70,8 @@ impl AppState {
         }))
     }
 
-    /// With this job queue, and whether emails go anywhere.
+    /// With this job queue, and whether emails go anywhere. For start-up, before the state
+    /// is cloned: on a shared state `Arc::make_mut` copies, and earlier clones keep the old.
     pub fn with_jobs(mut self, jobs: Option<Jobs>, sends_email: bool) -> Self {
         let shared = Arc::make_mut(&mut self.0);
         shared.jobs = jobs;
