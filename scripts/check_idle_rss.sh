@@ -53,6 +53,7 @@ done
 middle=$(printf '%s\n' "${readings[@]}" | sort -n | sed -n 2p)
 if [ "$middle" -gt $((LIMIT_MIB * 1024)) ]; then
   echo "FAIL: idle RSS $(mib "$middle") MiB is over $LIMIT_MIB MiB" >&2
+  echo "(a stale symbol order raises it: run bench/symbol-order.sh, commit linker/symbol-order.txt)" >&2
   exit 1
 fi
 echo "PASS: idle RSS (middle of 3) $(mib "$middle") MiB, at most $LIMIT_MIB MiB"
