@@ -10,7 +10,13 @@ use sea_orm::{
     DatabaseConnection, DbBackend, DbErr, EntityTrait, QuerySelect, QueryTrait, Select, Statement,
 };
 
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use crate::error::{ApiError, ApiResult};
 use crate::reads::{FromRow, ReadRow};
+use crate::row_counts::cache::{CachedPage, ListCache};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use utoipa::openapi::RefOr;
@@ -334,6 +340,51 @@ pub async fn count<E: EntityTrait>(
         None => 0,
     };
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// A page of a list as JSON: as it was cached (`row_counts::cache`) or just serialised.
+pub struct PageBody(pub Bytes);
+
+impl IntoResponse for PageBody {
+    fn into_response(self) -> Response {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
+}
+
+/// A list's page from `cache` when one was kept under `key` at `version` (the list's
+/// change counter, read by the caller before anything else) and `viewer` may share it;
+/// otherwise read by `read` (which also names the page's personal rows, `CachedPage`),
+/// serialised, and kept.
+pub async fn cached_page<T, F, Fut>(
+    cache: &ListCache,
+    key: String,
+    version: Option<u64>,
+    viewer: Option<i64>,
+    read: F,
+) -> ApiResult<PageBody>
+where
+    T: Serialize,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ApiResult<(Page<T>, Box<[i64]>)>>,
+{
+    if let Some(body) = cache.page(&key, version, viewer) {
+        return Ok(PageBody(body));
+    }
+    let (page, personal) = read().await?;
+    let body = Bytes::from(serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?);
+    let kept = CachedPage {
+        body: body.clone(),
+        personal,
+    };
+    cache.put_page(key, version, viewer, kept);
+    Ok(PageBody(body))
 }
 
 /// One page of a list, serialised as `{"<key>": [...], "total", "page", "pages"}`.

@@ -1,5 +1,5 @@
 //! What every handler can reach: the pool, the configuration, the token keys, the password
-//! hasher and the cached counts and pages of product searches. Cheap to clone: one `Arc`
+//! hasher and the cached pages of lists. Cheap to clone: one `Arc`
 //! (axum clones the state for each extractor that takes it; with a field per `Arc`, cloning
 //! and dropping it was 5% of `GET /auth/me`).
 
@@ -26,8 +26,8 @@ pub struct Shared {
     pub config: Arc<Config>,
     pub tokens: Arc<TokenKeys>,
     pub passwords: PasswordHasher,
-    /// Totals and pages of product searches (see `row_counts::cache`).
-    pub product_cache: Arc<ListCache>,
+    /// Pages of lists and totals of product searches (see `row_counts::cache`).
+    pub list_cache: Arc<ListCache>,
     /// The background-job queue; `None` on MySQL without `JOBS_URL`.
     pub jobs: Option<Jobs>,
     /// Whether emails go anywhere (SMTP, or the log outside production).
@@ -62,7 +62,7 @@ impl AppState {
             config: Arc::new(config),
             tokens: Arc::new(tokens),
             passwords,
-            product_cache: Arc::default(),
+            list_cache: Arc::default(),
             jobs: None,
             sends_email: false,
             shutting_down: Arc::default(),

@@ -19,6 +19,7 @@ mod m20261129_000011_create_sessions;
 mod m20261129_000012_email_verification;
 mod m20261130_000011_rate_limit_token_buckets;
 mod m20261130_000013_count_users;
+mod m20261206_000014_count_list_changes;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000012_email_verification::Migration),
             Box::new(m20261130_000011_rate_limit_token_buckets::Migration),
             Box::new(m20261130_000013_count_users::Migration),
+            Box::new(m20261206_000014_count_list_changes::Migration),
         ]
     }
 }

@@ -1,6 +1,5 @@
 //! `/posts` and `/users/{id}/posts` handlers.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -14,7 +13,7 @@ use crate::db::begin_write;
 use crate::error::{ApiError, ApiResult, forbidden, not_found};
 use crate::extract::{JsonObject, PathId, PathIds, ValidJson, ValidQuery};
 use crate::idempotency::{self, IdempotencyKey, IdempotentRequest};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::{Page, PageBody, PageRequest, cached_page};
 use crate::row_counts;
 use crate::state::AppState;
 use crate::users::AuthUser;
@@ -28,7 +27,7 @@ use crate::validation::FromJsonObject;
 pub async fn list_posts(
     State(state): State<AppState>,
     ValidQuery(query): ValidQuery<PostListQuery>,
-) -> ApiResult<Json<Page<PostResponse>>> {
+) -> ApiResult<PageBody> {
     let filter = PostFilter {
         user_id: query.user_id.map(|id| id.0),
         search: query.q.as_ref().and_then(|q| q.term()).map(str::to_owned),
@@ -36,21 +35,32 @@ pub async fn list_posts(
     page_of_posts(&state, filter, PageRequest::new(query.page, query.limit)).await
 }
 
+/// A page of posts, kept (`row_counts::cache`) until a post or an author's name changes.
 async fn page_of_posts(
     state: &AppState,
     filter: PostFilter,
     page: PageRequest,
-) -> ApiResult<Json<Page<PostResponse>>> {
-    let (posts, total) = queries::list(&state.db, &filter, page).await?;
-    Ok(Json(Page {
-        key: "posts",
-        items: posts
+) -> ApiResult<PageBody> {
+    let version = row_counts::changes(&state.db, row_counts::POSTS).await?;
+    let key = format!(
+        "posts/{:?}/{:?}/{}/{}",
+        filter.user_id, filter.search, page.page, page.limit
+    );
+    cached_page(&state.list_cache, key, version, None, || async move {
+        let (posts, total) = queries::list(&state.db, &filter, page).await?;
+        let items = posts
             .into_iter()
             .map(|(post, author)| PostResponse::new(post, author))
-            .collect(),
-        total,
-        request: page,
-    }))
+            .collect();
+        let page = Page {
+            key: "posts",
+            items,
+            total,
+            request: page,
+        };
+        Ok((page, Box::default()))
+    })
+    .await
 }
 
 /// `GET /posts/{id}`.
@@ -187,7 +197,7 @@ pub async fn list_user_posts(
     State(state): State<AppState>,
     PathId(user_id): PathId,
     ValidQuery(query): ValidQuery<UserPostListQuery>,
-) -> ApiResult<Json<Page<PostResponse>>> {
+) -> ApiResult<PageBody> {
     let page = PageRequest::new(query.page, query.limit);
     let search = query.q.as_ref().and_then(|q| q.term()).map(str::to_owned);
     users::find_by_id(&state.db, user_id)

@@ -9,7 +9,7 @@ use super::domain::{Description, ProductName, ProductSort, Sku, Stock};
 use super::model::{self as product, Entity as Products};
 use crate::money::Money;
 use crate::pagination::{PageRequest, contains, count, fetch_page, read_counted_page};
-use crate::row_counts::cache::{CachedCounts, ListCache};
+use crate::row_counts::cache::CachedCounts;
 
 pub async fn find_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<product::Model>, DbErr> {
     let row = crate::reads::fetch_optional_by_id(
@@ -122,10 +122,26 @@ pub struct ProductFilter {
     pub sort: ProductSort,
 }
 
+impl ProductFilter {
+    /// Which products it selects, as a cache key: a different term or bound is a
+    /// different key (the order is not part of it).
+    pub fn key(&self) -> String {
+        format!(
+            "{:?}/{:?}/{:?}",
+            self.search,
+            self.min_price.map(Money::cents),
+            self.max_price.map(Money::cents)
+        )
+    }
+}
+
 /// One page of products in the requested order; ties are always broken by id, descending.
+/// A filtered list's total is kept in `counts` at `version` (the product-changes counter,
+/// read before this): a search repeated over other pages counts once.
 pub async fn list(
     db: &DatabaseConnection,
-    cache: &ListCache,
+    counts: &CachedCounts,
+    version: Option<u64>,
     filter: &ProductFilter,
     page: PageRequest,
 ) -> Result<(Vec<product::Model>, u64), DbErr> {
@@ -156,27 +172,9 @@ pub async fn list(
             read_counted_page(db, ordered, crate::row_counts::PRODUCTS, page, None).await?;
         return Ok((crate::reads::models(&rows)?, total));
     }
-    // Debug form of the filter: a different term or bound is a different key.
-    let key = format!(
-        "{:?}/{:?}/{:?}",
-        filter.search,
-        filter.min_price.map(Money::cents),
-        filter.max_price.map(Money::cents)
-    );
-    // The number of product writes so far, read before the count and the page: a write that
-    // lands in between bumps it past this version, so what is cached under it is never older
-    // than it. Without the counter (its migration rolled back) nothing is cached.
-    let version = crate::row_counts::read(db, crate::row_counts::PRODUCT_CHANGES).await?;
-    let page_key = format!("{key}/{:?}/{}/{}", filter.sort, page.page, page.limit);
-    if let Some(hit) = version.and_then(|v| cache.page::<product::Model>(&page_key, v)) {
-        return Ok(hit.as_ref().clone());
-    }
     // The total first, so that a page past the end is not looked for.
-    let total = filtered_total(db, &cache.counts, key, version, filtered).await?;
+    let total = filtered_total(db, counts, filter.key(), version, filtered).await?;
     let products = fetch_page(db, ordered, total, page).await?;
-    if let Some(version) = version {
-        cache.put_page(page_key, version, (products.clone(), total));
-    }
     Ok((products, total))
 }
 

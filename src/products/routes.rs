@@ -1,6 +1,5 @@
 //! `/products` handlers. Reading is public; writing is for admins.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -12,7 +11,7 @@ use crate::db::begin_write;
 use crate::error::{ApiError, ApiResult, forbidden, not_found};
 use crate::extract::{JsonObject, PathId, ValidQuery};
 use crate::idempotency::{self, IdempotencyKey, IdempotentRequest};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::{Page, PageBody, PageRequest, cached_page};
 use crate::row_counts;
 use crate::state::AppState;
 use crate::users::AuthUser;
@@ -25,7 +24,7 @@ use crate::validation::FromJsonObject;
 pub async fn list_products(
     State(state): State<AppState>,
     ValidQuery(query): ValidQuery<ProductListQuery>,
-) -> ApiResult<Json<Page<ProductResponse>>> {
+) -> ApiResult<PageBody> {
     let page = PageRequest::new(query.page, query.limit);
     let filter = ProductFilter {
         search: query.q.as_ref().and_then(|q| q.term()).map(str::to_owned),
@@ -33,14 +32,28 @@ pub async fn list_products(
         max_price: query.max_price,
         sort: query.sort.unwrap_or_default(),
     };
-    let (products, total) = queries::list(&state.db, &state.product_cache, &filter, page).await?;
-    let items = products.into_iter().map(ProductResponse::from).collect();
-    Ok(Json(Page {
-        key: "products",
-        items,
-        total,
-        request: page,
-    }))
+    // The number of product writes so far, read before anything else (`row_counts::cache`).
+    let version = row_counts::read(&state.db, row_counts::PRODUCT_CHANGES).await?;
+    let key = format!(
+        "products/{}/{:?}/{}/{}",
+        filter.key(),
+        filter.sort,
+        page.page,
+        page.limit
+    );
+    cached_page(&state.list_cache, key, version, None, || async {
+        let counts = &state.list_cache.counts;
+        let (products, total) = queries::list(&state.db, counts, version, &filter, page).await?;
+        let items = products.into_iter().map(ProductResponse::from).collect();
+        let page = Page {
+            key: "products",
+            items,
+            total,
+            request: page,
+        };
+        Ok((page, Box::default()))
+    })
+    .await
 }
 
 /// `GET /products/{id}`.

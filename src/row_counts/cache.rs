@@ -1,101 +1,139 @@
-//! Cached `total`s and pages of product searches, each kept with the version of the data it
-//! was taken at. Finding the products whose name contains a term is a scan that grows with
-//! the catalogue, while products change rarely (admins only) and the same searches repeat.
-//! The products list stores each count and page with the `product_changes` counter read
-//! before it was taken; every product write bumps that counter in its own transaction, so a
-//! cached value is used only while no product has changed since, on any instance.
+//! Pages of lists as sent, and totals of filtered lists, each kept with the version of the
+//! data it was taken at. The same pages are asked for again and again (the first pages of
+//! every list above all), while the data behind them changes far less often.
+//!
+//! A list reads its version before anything else: a change counter that every write to
+//! its table bumps in the writing transaction (`row_counts.changes`, kept by triggers, for
+//! posts and users; `product_changes` for products). What is cached under a version was
+//! read after that version was, so it is never older than it; a write that lands in
+//! between bumps the counter past it, and the next request reads afresh. The counter is
+//! read from the database on every request, so a write on any instance is seen by the
+//! next read on every other.
+//!
+//! The store is `quick_cache`, bounded by weight (the bytes kept), so that a list of large
+//! pages cannot grow the process without bound.
 
-use std::any::Any;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-/// Enough for the popular searches; when full it starts again rather than tracking use.
-const CAPACITY: usize = 4096;
+use bytes::Bytes;
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
 
-/// Values by key (a key the list builds from its filter), each with the version of the data
-/// it was taken at: counts, and whole pages of product searches.
-pub struct VersionedCache<V> {
-    entries: Mutex<HashMap<String, (u64, V)>>,
-    capacity: usize,
+/// What a value costs to keep, in bytes, roughly.
+pub trait Weighed {
+    fn weight(&self) -> u64;
 }
 
-/// Totals of filtered lists.
-pub type CachedCounts = VersionedCache<u64>;
-
-impl<V: Clone> Default for VersionedCache<V> {
-    fn default() -> Self {
-        Self::with_capacity(CAPACITY)
+impl Weighed for u64 {
+    fn weight(&self) -> u64 {
+        8
     }
 }
 
-impl<V: Clone> VersionedCache<V> {
-    /// A cache of at most `capacity` entries.
-    pub fn with_capacity(capacity: usize) -> Self {
+/// Values by key (built by each list from its filter), each with its version.
+pub struct VersionedCache<V> {
+    entries: Cache<String, (u64, V), ByWeight>,
+}
+
+#[derive(Clone)]
+struct ByWeight;
+
+/// A key, a version and the bookkeeping of an entry, besides its value.
+const ENTRY_OVERHEAD: u64 = 64;
+
+impl<V: Weighed> Weighter<String, (u64, V)> for ByWeight {
+    fn weight(&self, key: &String, (_, value): &(u64, V)) -> u64 {
+        ENTRY_OVERHEAD + key.len() as u64 + value.weight()
+    }
+}
+
+impl<V: Weighed + Clone> VersionedCache<V> {
+    /// A cache of about `items` entries that keeps at most `bytes` of them.
+    pub fn new(items: usize, bytes: u64) -> Self {
         VersionedCache {
-            entries: Mutex::default(),
-            capacity,
+            entries: Cache::with_weighter(items, bytes, ByWeight),
         }
     }
 
     /// The value taken at `version`, if there is one.
     pub fn get(&self, key: &str, version: u64) -> Option<V> {
-        let entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries
+        self.entries
             .get(key)
             .filter(|(at, _)| *at == version)
-            .map(|(_, value)| value.clone())
+            .map(|(_, value)| value)
     }
 
     pub fn put(&self, key: String, version: u64, value: V) {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() >= self.capacity && !entries.contains_key(key.as_str()) {
-            entries.clear();
-        }
-        entries.insert(key, (version, value));
+        self.entries.insert(key, (version, value));
     }
 }
 
-/// Pages of searches kept, at most (each up to the largest `limit`).
-const CACHED_PAGES: usize = 256;
+/// Totals of filtered lists.
+pub type CachedCounts = VersionedCache<u64>;
 
-/// What a filtered list keeps between requests: its totals, and its pages (of whatever row
-/// type the list reads: the state that holds this knows no domain).
+/// A page of a list as sent, and who sees it otherwise.
+pub struct CachedPage {
+    /// The JSON body.
+    pub body: Bytes,
+    /// Users on the page who are shown more of their own row than others are (`GET /users`
+    /// shows a user their email): the page is not theirs to share.
+    pub personal: Box<[i64]>,
+}
+
+impl Weighed for Arc<CachedPage> {
+    fn weight(&self) -> u64 {
+        (self.body.len() + self.personal.len() * 8) as u64
+    }
+}
+
+pub type CachedPages = VersionedCache<Arc<CachedPage>>;
+
+/// Filtered totals kept, about.
+const COUNTS: usize = 4096;
+/// Pages kept, about, and the bytes they may take: a page of 100 posts of 10 KiB each is
+/// 1 MiB, so large pages crowd out small ones rather than growing the process.
+const PAGES: usize = 512;
+const PAGE_BYTES: u64 = 8 << 20;
+
+/// What the lists keep between requests: each list's keys start with its name.
 pub struct ListCache {
     pub counts: CachedCounts,
-    pages: VersionedCache<Arc<dyn Any + Send + Sync>>,
+    pub pages: CachedPages,
 }
 
 impl Default for ListCache {
     fn default() -> Self {
         ListCache {
-            counts: CachedCounts::default(),
-            pages: VersionedCache::with_capacity(CACHED_PAGES),
+            counts: CachedCounts::new(COUNTS, COUNTS as u64 * (ENTRY_OVERHEAD + 64)),
+            pages: CachedPages::new(PAGES, PAGE_BYTES),
         }
     }
 }
 
 impl ListCache {
-    /// The page (rows and total) read at `version` under `key`, if there is one.
-    pub fn page<T: Send + Sync + 'static>(
-        &self,
-        key: &str,
-        version: u64,
-    ) -> Option<Arc<(Vec<T>, u64)>> {
-        self.pages.get(key, version)?.downcast().ok()
+    /// The page cached under `key` at `version`, unless `viewer` is one of its personal
+    /// rows.
+    pub fn page(&self, key: &str, version: Option<u64>, viewer: Option<i64>) -> Option<Bytes> {
+        let page = self.pages.get(key, version?)?;
+        if viewer.is_some_and(|id| page.personal.contains(&id)) {
+            return None;
+        }
+        Some(page.body.clone())
     }
 
-    pub fn put_page<T: Send + Sync + 'static>(
+    /// Keeps `page`, read for `viewer`, under `key` at `version`, unless it was read for one
+    /// of its personal rows (and so shows them what others may not see).
+    pub fn put_page(
         &self,
         key: String,
-        version: u64,
-        page: (Vec<T>, u64),
+        version: Option<u64>,
+        viewer: Option<i64>,
+        page: CachedPage,
     ) {
+        let Some(version) = version else { return };
+        if viewer.is_some_and(|id| page.personal.contains(&id)) {
+            return;
+        }
         self.pages.put(key, version, Arc::new(page));
     }
 }
@@ -108,9 +146,16 @@ mod tests {
         format!("q={term}")
     }
 
+    fn page(body: &'static str, personal: &[i64]) -> CachedPage {
+        CachedPage {
+            body: Bytes::from_static(body.as_bytes()),
+            personal: personal.into(),
+        }
+    }
+
     #[test]
     fn a_count_is_used_only_at_the_version_it_was_taken() {
-        let counts = CachedCounts::default();
+        let counts = CachedCounts::new(16, 4096);
         counts.put(key("lamp"), 7, 42);
         assert_eq!(counts.get(&key("lamp"), 7), Some(42));
         assert_eq!(counts.get(&key("lamp"), 8), None);
@@ -118,25 +163,42 @@ mod tests {
     }
 
     #[test]
-    fn a_full_cache_starts_again() {
-        let counts = CachedCounts::default();
-        for i in 0..CAPACITY {
-            counts.put(key(&i.to_string()), 1, 1);
+    fn the_cache_keeps_no_more_than_its_bytes() {
+        let cache = ListCache::default();
+        let big: &'static str = "x".repeat(1 << 20).leak();
+        for i in 0..64 {
+            cache.put_page(key(&i.to_string()), Some(1), None, page(big, &[]));
         }
-        counts.put(key("one more"), 1, 5);
-        assert_eq!(counts.get(&key("one more"), 1), Some(5));
-        assert_eq!(counts.get(&key("0"), 1), None);
+        assert!(cache.pages.entries.weight() <= PAGE_BYTES);
+        assert!(cache.pages.entries.len() < 64);
+        // A page larger than the whole cache is not kept at all.
+        let huge: &'static str = "x".repeat(2 * PAGE_BYTES as usize).leak();
+        cache.put_page(key("huge"), Some(1), None, page(huge, &[]));
+        assert!(cache.page(&key("huge"), Some(1), None).is_none());
     }
 
     #[test]
-    fn a_page_comes_back_only_at_its_version_and_as_its_type() {
+    fn a_page_comes_back_only_at_its_version() {
         let cache = ListCache::default();
-        cache.put_page(key("lamp"), 3, (vec![1_i64, 2], 9));
-        assert_eq!(
-            cache.page::<i64>(&key("lamp"), 3).unwrap().as_ref(),
-            &(vec![1, 2], 9)
-        );
-        assert!(cache.page::<i64>(&key("lamp"), 4).is_none());
-        assert!(cache.page::<String>(&key("lamp"), 3).is_none());
+        cache.put_page(key("lamp"), Some(3), None, page("[1,2]", &[]));
+        assert_eq!(cache.page(&key("lamp"), Some(3), None).unwrap(), "[1,2]");
+        assert!(cache.page(&key("lamp"), Some(4), None).is_none());
+        assert!(cache.page(&key("lamp"), None, None).is_none());
+        // Without a version (its counter missing), nothing is kept.
+        cache.put_page(key("desk"), None, None, page("[3]", &[]));
+        assert!(cache.page(&key("desk"), Some(0), None).is_none());
+    }
+
+    #[test]
+    fn a_page_is_not_shared_with_or_by_its_personal_rows() {
+        let cache = ListCache::default();
+        // Read for user 5, who is on it: it shows them their own email; not kept.
+        cache.put_page(key("p1"), Some(1), Some(5), page("mine", &[5, 6]));
+        assert!(cache.page(&key("p1"), Some(1), Some(7)).is_none());
+        // Read for user 7, who is not: kept, and given to 8, but not to 5 or 6.
+        cache.put_page(key("p1"), Some(1), Some(7), page("theirs", &[5, 6]));
+        assert_eq!(cache.page(&key("p1"), Some(1), Some(8)).unwrap(), "theirs");
+        assert!(cache.page(&key("p1"), Some(1), Some(5)).is_none());
+        assert!(cache.page(&key("p1"), Some(1), Some(6)).is_none());
     }
 }

@@ -9,7 +9,7 @@ pub mod model;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Statement};
 
-pub use cache::CachedCounts;
+pub use cache::{CachedCounts, ListCache};
 use model::{Column, Entity};
 
 pub const POSTS: &str = "posts";
@@ -35,20 +35,38 @@ pub async fn adjust(db: &impl ConnectionTrait, table: &str, delta: i64) -> Resul
 /// The counter, or `None` if its row is missing (a migration rolled back).
 pub async fn find(db: &impl ConnectionTrait, name: &str) -> Result<Option<u64>, DbErr> {
     let row = Entity::find_by_id(name.to_owned()).one(db).await?;
-    Ok(row.map(|r| u64::try_from(r.total).unwrap_or(0)))
+    Ok(row.map(|r| non_negative(r.total)))
 }
 
 /// The counter, read outside any transaction (`reads::read_one`: on SQLite, on the calling
 /// thread); `None` if its row is missing.
 pub async fn read(db: &sea_orm::DatabaseConnection, name: &str) -> Result<Option<u64>, DbErr> {
+    Ok(read_row(db, name).await?.map(|row| non_negative(row.total)))
+}
+
+/// The number of writes so far that changed what `table`'s list shows: the version its
+/// cached pages are kept at (`cache`). Read as `read`; `None` if the row is missing.
+pub async fn changes(db: &sea_orm::DatabaseConnection, table: &str) -> Result<Option<u64>, DbErr> {
+    Ok(read_row(db, table)
+        .await?
+        .map(|row| non_negative(row.changes)))
+}
+
+async fn read_row(
+    db: &sea_orm::DatabaseConnection,
+    name: &str,
+) -> Result<Option<model::Model>, DbErr> {
     use crate::reads::FromRow;
     use sea_orm::QueryTrait;
     let statement = Entity::find_by_id(name.to_owned()).build(db.get_database_backend());
-    let row = crate::reads::read_one(db, statement).await?;
-    Ok(match row {
-        Some(row) => Some(u64::try_from(model::Model::from_row(&row)?.total).unwrap_or(0)),
-        None => None,
-    })
+    match crate::reads::read_one(db, statement).await? {
+        Some(row) => Ok(Some(model::Model::from_row(&row)?)),
+        None => Ok(None),
+    }
+}
+
+fn non_negative(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// The counter as a scalar subquery, for a list to read its `total` in the statement that

@@ -8,6 +8,9 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub name: String,
     pub total: i64,
+    /// Writes that changed what the table's list shows, so far (kept by triggers for
+    /// `posts` and `users`; see `cache`).
+    pub changes: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -21,6 +24,7 @@ impl crate::reads::FromRow for Model {
         Ok(Self {
             name: row.get("name")?,
             total: row.get("total")?,
+            changes: row.get("changes")?,
         })
     }
 }

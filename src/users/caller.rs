@@ -13,7 +13,6 @@ use crate::error::{ApiError, unauthorized};
 use crate::extract::bearer_token;
 use crate::session_lifetime::{SessionLifetime, SessionTimes};
 use crate::state::AppState;
-use crate::tokens::{TokenError, TokenType};
 
 pub struct AuthUser(pub User, pub SessionId);
 
@@ -59,10 +58,10 @@ impl FromRequestParts<AppState> for AccessClaims {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(&parts.headers)?;
-        let claims = state.tokens.verify(token, TokenType::Access)?;
+        let grant = state.tokens.verify_access(token)?;
         Ok(AccessClaims {
-            user_id: claims.user_id().ok_or(TokenError::Invalid)?,
-            session_id: claims.session_id().ok_or(TokenError::Invalid)?,
+            user_id: grant.user_id,
+            session_id: grant.session_id,
         })
     }
 }

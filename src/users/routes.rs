@@ -1,6 +1,5 @@
 //! `/users` handlers.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
@@ -17,7 +16,8 @@ use crate::db::{begin_write, retry_transient};
 use crate::error::{ApiResult, forbidden, not_found, unprocessable};
 use crate::extract::{JsonObject, PathId, ValidQuery};
 use crate::jobs::Job;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::{Page, PageBody, PageRequest, cached_page};
+use crate::row_counts;
 use crate::state::AppState;
 use crate::validation::FromJsonObject;
 
@@ -30,20 +30,40 @@ pub async fn list_users(
     State(state): State<AppState>,
     viewer: AuthUser,
     ValidQuery(query): ValidQuery<UserListQuery>,
-) -> ApiResult<Json<Page<UserResponse>>> {
+) -> ApiResult<PageBody> {
     let page = PageRequest::new(query.page, query.limit);
     let search = query.q.as_ref().and_then(|q| q.term());
-    let (users, total) = queries::list(&state.db, search, page).await?;
-    let items = users
-        .iter()
-        .map(|u| UserResponse::seen_by(u, &viewer.0))
-        .collect();
-    Ok(Json(Page {
-        key: "users",
-        items,
-        total,
-        request: page,
-    }))
+    // Admins see every email; others only their own, so a page is kept for each kind of
+    // viewer, and one seen by others is not given to the users on it.
+    let view = if viewer.is_admin() { "admin" } else { "others" };
+    let version = row_counts::changes(&state.db, row_counts::USERS).await?;
+    let key = format!("users/{view}/{search:?}/{}/{}", page.page, page.limit);
+    cached_page(
+        &state.list_cache,
+        key,
+        version,
+        Some(viewer.id()),
+        || async {
+            let (users, total) = queries::list(&state.db, search, page).await?;
+            let personal = if viewer.is_admin() {
+                Box::default()
+            } else {
+                users.iter().map(|u| u.id).collect()
+            };
+            let items = users
+                .iter()
+                .map(|u| UserResponse::seen_by(u, &viewer.0))
+                .collect();
+            let page = Page {
+                key: "users",
+                items,
+                total,
+                request: page,
+            };
+            Ok((page, personal))
+        },
+    )
+    .await
 }
 
 /// `GET /users/profile`: the caller, as `/auth/me`.

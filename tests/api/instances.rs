@@ -373,6 +373,62 @@ async fn two_instances_on_one_database_behave_as_one_service() {
         "a rename on A is seen by B's search"
     );
 
+    // Pages of posts and of users read (and kept) on B follow a rename made through A, and
+    // a page kept on A follows a deletion made through B.
+    let res = post(
+        &client,
+        format!("{}/posts", a.url),
+        Some(&access),
+        json!({"title": "Fleet news", "body": "b"}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let first_page = |url: String, list: &'static str, token: Option<String>| {
+        let client = client.clone();
+        async move {
+            let mut request = client.get(format!("{url}/{list}"));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            json_of(request.send().await.unwrap(), StatusCode::OK).await
+        }
+    };
+    let names = |page: Value, list: &str| -> Vec<String> {
+        page[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| {
+                let name = item
+                    .get("author")
+                    .map_or(&item["username"], |a| &a["username"]);
+                name.as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    for instance in [&a, &b] {
+        let posts = first_page(instance.url.clone(), "posts", None).await;
+        assert_eq!(names(posts, "posts"), ["fleet"]);
+        let users = first_page(instance.url.clone(), "users", Some(boss1.clone())).await;
+        assert!(names(users, "users").contains(&"fleet".to_owned()));
+    }
+    let res = client
+        .patch(format!("{}/users/{user_id}", a.url))
+        .bearer_auth(&access)
+        .json(&json!({"username": "fleet_renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let posts = first_page(b.url.clone(), "posts", None).await;
+    assert_eq!(
+        names(posts, "posts"),
+        ["fleet_renamed"],
+        "B's kept page follows A's rename"
+    );
+    let users = first_page(b.url.clone(), "users", Some(boss1.clone())).await;
+    assert!(names(users, "users").contains(&"fleet_renamed".to_owned()));
+
     // A user deleted through B loses access through A at once.
     let res = client
         .delete(format!("{}/users/{user_id}", b.url))
@@ -391,6 +447,11 @@ async fn two_instances_on_one_database_behave_as_one_service() {
         StatusCode::UNAUTHORIZED,
     )
     .await;
+    let posts = first_page(a.url.clone(), "posts", None).await;
+    assert_eq!(
+        posts["total"], 0,
+        "A's kept page follows B's deletion: {posts}"
+    );
 }
 
 async fn the_auth_rate_limit_holds_across_instances() {

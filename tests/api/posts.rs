@@ -2,6 +2,7 @@
 //! `/users/{id}/posts/{post_id}`.
 
 use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::client::{TestApp, TestUser, assert_error, assert_fields, json_of, spawn_app};
@@ -632,6 +633,84 @@ async fn search_folds_case_as_unicode_does() {
     }
 }
 
+/// Pages are kept between requests (against a change counter the database keeps): every
+/// write that changes one shows on the next read, whichever way it reaches the database:
+/// a post's creation, edit or deletion, its author's rename or deletion, or SQL written
+/// straight to the database, as an import or an operator would.
+async fn every_change_to_a_kept_page_shows_on_the_next_read() {
+    let app = spawn_app().await;
+    let alice = app.create_user().await;
+    let bob = app.create_user().await;
+    let first = create_post(&app, &alice, "First").await;
+    let alices = format!("/users/{}/posts", alice.id);
+    let read = |path: &'static str| get_page(&app, path);
+    assert_eq!(titles(&read("/posts").await), ["First"]);
+    assert_eq!(titles(&get_page(&app, &alices).await), ["First"]);
+    assert_eq!(titles(&read("/posts?q=first").await), ["First"]);
+
+    let second = create_post(&app, &bob, "Second").await;
+    let page = read("/posts").await;
+    assert_eq!(
+        (titles(&page), &page["total"]),
+        (vec!["Second".to_owned(), "First".to_owned()], &json!(2))
+    );
+
+    let res = app
+        .patch(
+            &format!("/posts/{}", first["id"]),
+            Some(&alice.access),
+            &json!({"title": "Edited"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(titles(&read("/posts").await), ["Second", "Edited"]);
+    assert_eq!(titles(&get_page(&app, &alices).await), ["Edited"]);
+    assert_eq!(read("/posts?q=first").await["total"], 0);
+
+    let res = app
+        .patch(
+            &format!("/users/{}", alice.id),
+            Some(&alice.access),
+            &json!({"username": "alice_renamed"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        read("/posts").await["posts"][1]["author"]["username"],
+        "alice_renamed"
+    );
+
+    let res = app
+        .delete(&format!("/posts/{}", second["id"]), Some(&bob.access))
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let page = read("/posts").await;
+    assert_eq!(
+        (titles(&page), &page["total"]),
+        (vec!["Edited".to_owned()], &json!(1))
+    );
+
+    let id = first["id"].as_i64().unwrap();
+    app.state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE posts SET title = 'Written in SQL' WHERE id = {id}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(titles(&read("/posts").await), ["Written in SQL"]);
+
+    let res = app
+        .delete(&format!("/users/{}", alice.id), Some(&alice.access))
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let page = read("/posts").await;
+    assert_eq!(
+        (titles(&page), &page["total"]),
+        (Vec::<String>::new(), &json!(0))
+    );
+}
+
 pub fn tests() -> Vec<Test> {
     trials![
         create_read_update_delete,
@@ -647,5 +726,6 @@ pub fn tests() -> Vec<Test> {
         titles_whose_folded_form_is_longer_fit_on_every_backend,
         blank_means_white_space_or_invisible_characters,
         search_folds_case_as_unicode_does,
+        every_change_to_a_kept_page_shows_on_the_next_read,
     ]
 }

@@ -677,6 +677,80 @@ async fn changing_the_email_unverifies_it() {
     assert_eq!(changed["email_verified"], false);
 }
 
+/// Pages of users are kept between requests (against a change counter the database keeps):
+/// each change shows on the next read, and a page kept for one viewer never shows them
+/// another's email, nor hides their own.
+async fn a_kept_page_of_users_follows_changes_and_shows_only_the_viewers_email() {
+    let app = spawn_app().await;
+    let admin = app.create_admin().await;
+    let carol = app.create_user().await;
+    let alice = app.create_user().await;
+    let bob = app.create_user().await;
+    let emails = |page: &Value| -> Vec<Option<String>> {
+        page["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["email"].as_str().map(str::to_owned))
+            .collect()
+    };
+    async fn top_two(app: &TestApp, token: &str) -> Value {
+        list(app, token, "?limit=2").await
+    }
+
+    // Bob, on the page, reads it first; then Carol, who is not; then Alice and Bob again.
+    assert_eq!(
+        emails(&top_two(&app, &bob.access).await),
+        [Some(bob.email.clone()), None]
+    );
+    assert_eq!(emails(&top_two(&app, &carol.access).await), [None, None]);
+    assert_eq!(
+        emails(&top_two(&app, &alice.access).await),
+        [None, Some(alice.email.clone())]
+    );
+    assert_eq!(
+        emails(&top_two(&app, &bob.access).await),
+        [Some(bob.email.clone()), None]
+    );
+    assert_eq!(emails(&top_two(&app, &carol.access).await), [None, None]);
+    let everyone = [Some(bob.email.clone()), Some(alice.email.clone())];
+    assert_eq!(emails(&top_two(&app, &admin.access).await), everyone);
+
+    let res = app
+        .patch(
+            &format!("/users/{}", bob.id),
+            Some(&bob.access),
+            &json!({"email": "bob.new@example.com", "username": "bob_renamed"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let seen = top_two(&app, &admin.access).await;
+    assert_eq!(seen["users"][0]["email"], "bob.new@example.com");
+    assert_eq!(
+        usernames(&top_two(&app, &carol.access).await)[0],
+        "bob_renamed"
+    );
+
+    let dave = app.create_user().await;
+    let page = top_two(&app, &carol.access).await;
+    assert_eq!(
+        (usernames(&page), &page["total"]),
+        (
+            vec![dave.username.clone(), "bob_renamed".to_owned()],
+            &json!(5)
+        )
+    );
+    let res = app
+        .delete(&format!("/users/{}", dave.id), Some(&dave.access))
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let page = top_two(&app, &carol.access).await;
+    assert_eq!(
+        (usernames(&page)[0].as_str(), &page["total"]),
+        ("bob_renamed", &json!(4))
+    );
+}
+
 pub fn tests() -> Vec<Test> {
     trials![
         listing_needs_a_token_and_pages_newest_first,
@@ -697,5 +771,6 @@ pub fn tests() -> Vec<Test> {
         deleting_yourself_removes_the_account_and_its_tokens,
         sql_and_wildcard_characters_are_just_data,
         changing_the_email_unverifies_it,
+        a_kept_page_of_users_follows_changes_and_shows_only_the_viewers_email,
     ]
 }
