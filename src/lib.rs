@@ -41,6 +41,7 @@ pub mod seed;
 pub mod server;
 pub mod session_lifetime;
 pub mod sessions;
+pub mod sqlite_mutex;
 pub mod sqlite_reader;
 pub mod startup;
 pub mod state;

@@ -48,6 +48,8 @@ fn return_freed_memory_periodically() {
 
 fn main() -> std::process::ExitCode {
     let cli = larch::cli::Cli::parse();
+    // Before any database is opened (see the module).
+    larch::sqlite_mutex::spin_before_sleeping();
     return_freed_memory_periodically();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

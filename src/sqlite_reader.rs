@@ -12,7 +12,9 @@
 //! Only one `libsqlite3-sys` can be linked: rusqlite uses the same one as sqlx.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::types::Value as Sql;
@@ -29,14 +31,21 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 const STATEMENT_CACHE: usize = 64;
 
 thread_local! {
-    static CONNECTIONS: RefCell<Vec<(PathBuf, Connection)>> = const { RefCell::new(Vec::new()) };
+    static CONNECTIONS: RefCell<Vec<(PathBuf, Reader)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A thread's connection to one database, and the column names of the statements it has
+/// run (shared by every row they return; making them anew was 1% of `GET /auth/me`).
+struct Reader {
+    conn: Connection,
+    columns: HashMap<String, Arc<[String]>>,
 }
 
 /// One row read here: its values, and the column names it shares with the other rows of
 /// its read.
 #[derive(Clone, Debug)]
 pub struct SqliteRow {
-    columns: std::sync::Arc<[String]>,
+    columns: Arc<[String]>,
     values: Vec<Sql>,
 }
 
@@ -70,13 +79,25 @@ pub fn query(
     // A value this path does not bind (none of the reads that come here have one) goes the
     // pool's way.
     let params = values.iter().map(to_sql).collect::<Option<Vec<_>>>()?;
-    let read = with_connection(path, |conn| {
-        let mut statement = conn.prepare_cached(sql)?;
-        let columns: std::sync::Arc<[String]> = statement
-            .column_names()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+    let read = with_connection(path, |reader| {
+        let mut statement = reader.conn.prepare_cached(sql)?;
+        // (A statement SQLite prepared again after a schema change may have other columns.)
+        let columns = match reader.columns.get(sql) {
+            Some(columns) if columns.len() == statement.column_count() => columns.clone(),
+            _ => {
+                let columns: Arc<[String]> = statement
+                    .column_names()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                // As many as the statements kept prepared; then it starts again.
+                if reader.columns.len() >= STATEMENT_CACHE {
+                    reader.columns.clear();
+                }
+                reader.columns.insert(sql.to_owned(), columns.clone());
+                columns
+            }
+        };
         let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
         let mut found = Vec::new();
         while found.len() < at_most
@@ -122,7 +143,7 @@ fn to_sql(value: &Value) -> Option<Sql> {
 
 fn with_connection<T>(
     path: &Path,
-    read: impl FnOnce(&Connection) -> Result<T, ReadError>,
+    read: impl FnOnce(&mut Reader) -> Result<T, ReadError>,
 ) -> Result<T, ReadError> {
     CONNECTIONS.with(|cell| {
         let mut connections = cell.borrow_mut();
@@ -132,11 +153,15 @@ fn with_connection<T>(
                 if connections.len() >= PER_THREAD {
                     connections.remove(0);
                 }
-                connections.push((path.to_owned(), open(path)?));
+                let reader = Reader {
+                    conn: open(path)?,
+                    columns: HashMap::new(),
+                };
+                connections.push((path.to_owned(), reader));
                 connections.len() - 1
             }
         };
-        read(&connections[position].1)
+        read(&mut connections[position].1)
     })
 }
 
