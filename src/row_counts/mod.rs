@@ -38,8 +38,9 @@ pub async fn find(db: &impl ConnectionTrait, name: &str) -> Result<Option<u64>, 
     Ok(row.map(|r| non_negative(r.total)))
 }
 
-/// The counter, read outside any transaction (`reads::read_one`: on SQLite, on the calling
-/// thread); `None` if its row is missing.
+/// The counter, read outside any transaction (on SQLite on the calling thread; elsewhere
+/// shared with the reads of it that arrive together, `read_batches::read_shared`); `None`
+/// if its row is missing.
 pub async fn read(db: &sea_orm::DatabaseConnection, name: &str) -> Result<Option<u64>, DbErr> {
     Ok(read_row(db, name).await?.map(|row| non_negative(row.total)))
 }
@@ -59,8 +60,11 @@ async fn read_row(
     use crate::reads::FromRow;
     use sea_orm::QueryTrait;
     let statement = Entity::find_by_id(name.to_owned()).build(db.get_database_backend());
-    match crate::reads::read_one(db, statement).await? {
-        Some(row) => Ok(Some(model::Model::from_row(&row)?)),
+    // Every list reads its counter first, and the same counter for every page: on
+    // PostgreSQL and MySQL the requests that arrive together share one read of it.
+    let rows = crate::read_batches::read_shared(db, statement).await?;
+    match rows.first() {
+        Some(row) => Ok(Some(model::Model::from_row(row)?)),
         None => Ok(None),
     }
 }

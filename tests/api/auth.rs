@@ -563,13 +563,19 @@ async fn short_lifetimes_are_configurable_and_enforced() {
     let user = app.create_user().await;
     let pair = json_of(app.login(&user.email, &user.password).await, StatusCode::OK).await;
     assert_eq!(pair["expires_in"], 1);
+    // Used while valid, so the server keeps it as verified: its expiry still holds.
+    assert_eq!(
+        app.get("/auth/me", Some(&user.access)).await.status(),
+        StatusCode::OK
+    );
     // Past the lifetime and the leeway of a few seconds.
     tokio::time::sleep(Duration::from_secs(7)).await;
-    assert_error(
+    let refused = assert_error(
         app.get("/auth/me", Some(&user.access)).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
+    assert_eq!(refused["message"], "Token has expired");
     assert_error(
         app.post("/auth/refresh", Some(&user.refresh), &json!({}))
             .await,
