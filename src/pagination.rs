@@ -378,7 +378,9 @@ where
         return Ok(PageBody(body));
     }
     let (page, personal) = read().await?;
-    let body = Bytes::from(serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?);
+    let json = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
+    // Without the vector's spare room, so that a kept page takes what it weighs.
+    let body = Bytes::from(json.into_boxed_slice());
     let kept = CachedPage {
         body: body.clone(),
         personal,

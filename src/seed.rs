@@ -177,7 +177,6 @@ pub async fn seed(db: &DatabaseConnection, plan: &SeedPlan) -> anyhow::Result<Se
         }
         let inserted = (chunk_end - chunk_start) as i64;
         crate::row_counts::adjust(&tx, crate::row_counts::PRODUCTS, inserted).await?;
-        crate::row_counts::adjust(&tx, crate::row_counts::PRODUCT_CHANGES, 1).await?;
         tx.commit().await?;
     }
     crate::db::analyze(db).await?;

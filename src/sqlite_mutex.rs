@@ -25,9 +25,13 @@ static DEFAULT: OnceLock<ffi::sqlite3_mutex_methods> = OnceLock::new();
 const SPIN: Duration = Duration::from_micros(20);
 
 unsafe extern "C" fn enter_spinning(mutex: *mut ffi::sqlite3_mutex) {
-    let Some(default) = DEFAULT.get() else { return };
+    // Installed only once `DEFAULT` holds both (see below): returning without the lock
+    // would be a data race, so anything else stops the process.
+    let Some(default) = DEFAULT.get() else {
+        std::process::abort()
+    };
     let (Some(try_enter), Some(enter)) = (default.xMutexTry, default.xMutexEnter) else {
-        return;
+        std::process::abort()
     };
     // SAFETY: `mutex` is one SQLite allocated with the default methods these call.
     unsafe {

@@ -180,8 +180,7 @@ pub async fn insert_products(db: &impl ConnectionTrait, rows: &[&Product]) -> Re
             .exec_without_returning(db)
             .await?;
     }
-    row_counts::adjust(db, row_counts::PRODUCTS, rows.len() as i64).await?;
-    row_counts::adjust(db, row_counts::PRODUCT_CHANGES, 1).await
+    row_counts::adjust(db, row_counts::PRODUCTS, rows.len() as i64).await
 }
 
 /// Makes a user an admin.

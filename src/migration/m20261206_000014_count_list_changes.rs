@@ -4,74 +4,94 @@ use sea_orm_migration::sea_orm::DbBackend;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// A change counter beside the row counts of `posts` and `users` (`row_counts.changes`),
-/// bumped by triggers in the transaction of every write that changes what `GET /posts` or
-/// `GET /users` shows: a post written or deleted; a user added, deleted or changed in a
-/// shown column; a username changed (posts show their author's). Pages of those lists are
-/// cached against it (`row_counts::cache`). Triggers, not application code, so that no
-/// write path can forget: the handlers, `larch seed`, `larch import-flask` and a cascade
-/// are all covered.
+/// A change counter beside the row counts of `posts`, `users` and `products`
+/// (`row_counts.changes`), bumped by triggers in the transaction of every write that changes
+/// what `GET /posts`, `GET /users` or `GET /products` shows: a post or product written or
+/// deleted; a user added, deleted or changed in a column the list shows or searches; a
+/// username changed (posts show their author's). Pages of those lists are cached against it
+/// (`row_counts::cache`). Triggers, not application code, so that no write path can forget:
+/// the handlers, `larch seed`, `larch import-flask`, a cascade and SQL typed by hand are all
+/// covered. It replaces the `product_changes` counter the product handlers bumped.
 ///
-/// Lock order: where a write bumps both counters it bumps `posts` first, as a user's
-/// deletion already locks `posts` (its posts come off the count) before `users`, so two
-/// such writes never wait for each other in opposite orders.
+/// Lock order: where a write bumps two counters it bumps `posts` first, as a user's deletion
+/// already locks `posts` (its posts come off the count) before `users`.
+///
+/// On PostgreSQL the triggers on whole rows run once per statement (a bulk insert of 50,000
+/// posts bumps the counter once, not 50,000 times over its own row versions); SQLite and
+/// MySQL have only row triggers, whose repeated updates of one row are in place.
+///
+/// `up` can be run again after a failure part-way (MySQL commits each DDL statement on its
+/// own: a missing `TRIGGER` privilege stops it after the column is added).
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        db.execute_unprepared(
-            "ALTER TABLE row_counts ADD COLUMN changes BIGINT NOT NULL DEFAULT 0",
-        )
-        .await?;
-        for statement in triggers(manager.get_database_backend()) {
+        let backend = manager.get_database_backend();
+        if !manager.has_column("row_counts", "changes").await? {
+            db.execute_unprepared(
+                "ALTER TABLE row_counts ADD COLUMN changes BIGINT NOT NULL DEFAULT 0",
+            )
+            .await?;
+        }
+        drop_triggers(manager).await?;
+        for statement in triggers(backend) {
             db.execute_unprepared(&statement).await?;
         }
+        db.execute_unprepared("DELETE FROM row_counts WHERE name = 'product_changes'")
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        let backend = manager.get_database_backend();
-        for name in TRIGGERS {
-            let statement = match backend {
-                DbBackend::Postgres => {
-                    let table = if name.starts_with("posts") {
-                        "posts"
-                    } else {
-                        "users"
-                    };
-                    format!("DROP TRIGGER IF EXISTS {name} ON {table}")
-                }
-                _ => format!("DROP TRIGGER IF EXISTS {name}"),
-            };
-            db.execute_unprepared(&statement).await?;
-        }
-        if backend == DbBackend::Postgres {
+        drop_triggers(manager).await?;
+        if manager.get_database_backend() == DbBackend::Postgres {
             db.execute_unprepared("DROP FUNCTION IF EXISTS count_list_change()")
                 .await?;
         }
         db.execute_unprepared("ALTER TABLE row_counts DROP COLUMN changes")
             .await?;
+        db.execute_unprepared("INSERT INTO row_counts (name, total) VALUES ('product_changes', 0)")
+            .await?;
         Ok(())
     }
 }
 
-/// Every trigger `up` creates, by name (not every backend has every one).
-const TRIGGERS: [&str; 9] = [
-    "posts_change_inserted",
-    "posts_change_updated",
-    "posts_change_deleted",
-    "posts_change_written",
-    "users_change_inserted",
-    "users_change_updated",
-    "users_change_deleted",
-    "users_change_a_renamed",
-    "users_change_b_shown",
+/// The tables with triggers.
+const TABLES: [&str; 3] = ["posts", "users", "products"];
+
+/// Every trigger any backend gets, by name: `<table>_change_<what>`.
+const TRIGGERS: [&str; 6] = [
+    "change_inserted",
+    "change_updated",
+    "change_deleted",
+    "change_written",
+    "change_a_renamed",
+    "change_b_shown",
 ];
 
-/// A user's columns that `GET /users` shows (`users::types::UserResponse`).
-const SHOWN: [&str; 6] = [
+async fn drop_triggers(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let backend = manager.get_database_backend();
+    for table in TABLES {
+        for what in TRIGGERS {
+            let statement = match backend {
+                DbBackend::Postgres => format!("DROP TRIGGER IF EXISTS {table}_{what} ON {table}"),
+                _ => format!("DROP TRIGGER IF EXISTS {table}_{what}"),
+            };
+            manager
+                .get_connection()
+                .execute_unprepared(&statement)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A user's columns that `GET /users` shows or searches (`users::types::UserResponse`,
+/// `username_key`).
+const WATCHED: [&str; 7] = [
     "username",
+    "username_key",
     "email",
     "email_verified",
     "role",
@@ -80,64 +100,74 @@ const SHOWN: [&str; 6] = [
 ];
 
 fn bump(name: &str) -> String {
-    format!("UPDATE row_counts SET changes = changes + 1 WHERE name = '{name}';")
+    format!("UPDATE row_counts SET changes = changes + 1 WHERE name = '{name}'")
 }
 
 fn triggers(backend: DbBackend) -> Vec<String> {
+    let mut statements = Vec::new();
     match backend {
         DbBackend::Sqlite => {
-            let shown_changed = SHOWN
+            for table in ["posts", "products"] {
+                for (what, event) in [
+                    ("inserted", "INSERT"),
+                    ("updated", "UPDATE"),
+                    ("deleted", "DELETE"),
+                ] {
+                    statements.push(format!(
+                        "CREATE TRIGGER {table}_change_{what} AFTER {event} ON {table} \
+                         BEGIN {}; END",
+                        bump(table)
+                    ));
+                }
+            }
+            let watched_changed = WATCHED
                 .map(|c| format!("OLD.{c} IS NOT NEW.{c}"))
                 .join(" OR ");
-            vec![
+            statements.extend([
                 format!(
-                    "CREATE TRIGGER posts_change_inserted AFTER INSERT ON posts BEGIN {} END",
-                    bump("posts")
-                ),
-                format!(
-                    "CREATE TRIGGER posts_change_updated AFTER UPDATE ON posts BEGIN {} END",
-                    bump("posts")
-                ),
-                format!(
-                    "CREATE TRIGGER posts_change_deleted AFTER DELETE ON posts BEGIN {} END",
-                    bump("posts")
-                ),
-                format!(
-                    "CREATE TRIGGER users_change_inserted AFTER INSERT ON users BEGIN {} END",
+                    "CREATE TRIGGER users_change_inserted AFTER INSERT ON users BEGIN {}; END",
                     bump("users")
                 ),
+                // Posts show their author's name: a rename changes them too.
                 format!(
                     "CREATE TRIGGER users_change_updated AFTER UPDATE ON users \
-                     WHEN {shown_changed} BEGIN {} {} END",
-                    // Posts show their author's name: a rename changes them too.
-                    "UPDATE row_counts SET changes = changes + 1 WHERE name = 'posts' \
-                     AND OLD.username IS NOT NEW.username;",
-                    bump("users")
-                ),
-                format!(
-                    "CREATE TRIGGER users_change_deleted AFTER DELETE ON users BEGIN {} {} END",
+                     WHEN {watched_changed} BEGIN {} AND OLD.username IS NOT NEW.username; \
+                     {}; END",
                     bump("posts"),
                     bump("users")
                 ),
-            ]
+                format!(
+                    "CREATE TRIGGER users_change_deleted AFTER DELETE ON users \
+                     BEGIN {}; {}; END",
+                    bump("posts"),
+                    bump("users")
+                ),
+            ]);
         }
         DbBackend::Postgres => {
-            let old = SHOWN.map(|c| format!("OLD.{c}")).join(", ");
-            let new = SHOWN.map(|c| format!("NEW.{c}")).join(", ");
-            vec![
-                // The counter to bump is the trigger's argument.
-                "CREATE FUNCTION count_list_change() RETURNS trigger LANGUAGE plpgsql AS $$ \
-                 BEGIN UPDATE row_counts SET changes = changes + 1 WHERE name = TG_ARGV[0]; \
+            let old = WATCHED.map(|c| format!("OLD.{c}")).join(", ");
+            let new = WATCHED.map(|c| format!("NEW.{c}")).join(", ");
+            // The counter to bump is the trigger's argument.
+            statements.push(
+                "CREATE OR REPLACE FUNCTION count_list_change() RETURNS trigger \
+                 LANGUAGE plpgsql AS $$ BEGIN \
+                 UPDATE row_counts SET changes = changes + 1 WHERE name = TG_ARGV[0]; \
                  RETURN NULL; END $$"
                     .to_owned(),
-                "CREATE TRIGGER posts_change_written AFTER INSERT OR UPDATE OR DELETE ON posts \
-                 FOR EACH ROW EXECUTE FUNCTION count_list_change('posts')"
-                    .to_owned(),
+            );
+            for table in ["posts", "products"] {
+                statements.push(format!(
+                    "CREATE TRIGGER {table}_change_written \
+                     AFTER INSERT OR UPDATE OR DELETE ON {table} \
+                     FOR EACH STATEMENT EXECUTE FUNCTION count_list_change('{table}')"
+                ));
+            }
+            statements.extend([
                 "CREATE TRIGGER users_change_inserted AFTER INSERT ON users \
-                 FOR EACH ROW EXECUTE FUNCTION count_list_change('users')"
+                 FOR EACH STATEMENT EXECUTE FUNCTION count_list_change('users')"
                     .to_owned(),
-                // PostgreSQL fires a statement's triggers in the order of their names:
-                // `a_renamed` (posts) before `b_shown` (users), as the lock order wants.
+                // A statement's triggers fire in the order of their names: `a_renamed`
+                // (posts) before `b_shown` (users), as the lock order wants.
                 "CREATE TRIGGER users_change_a_renamed AFTER UPDATE OF username ON users \
                  FOR EACH ROW WHEN (OLD.username IS DISTINCT FROM NEW.username) \
                  EXECUTE FUNCTION count_list_change('posts')"
@@ -147,37 +177,40 @@ fn triggers(backend: DbBackend) -> Vec<String> {
                      FOR EACH ROW WHEN (({old}) IS DISTINCT FROM ({new})) \
                      EXECUTE FUNCTION count_list_change('users')"
                 ),
-                // A deleted user's posts have already been counted off (and locked) by the
-                // deleting transaction; the cascade fires `posts_change_written` as well.
+                // The deleted user's posts go by cascade, which fires `posts_change_written`
+                // (the deleting transaction has already locked the posts and their count).
                 "CREATE TRIGGER users_change_deleted AFTER DELETE ON users \
-                 FOR EACH ROW EXECUTE FUNCTION count_list_change('users')"
+                 FOR EACH STATEMENT EXECUTE FUNCTION count_list_change('users')"
                     .to_owned(),
-            ]
+            ]);
         }
         DbBackend::MySql => {
-            let shown_same = SHOWN.map(|c| format!("NEW.{c} <=> OLD.{c}")).join(" AND ");
-            vec![
-                format!(
-                    "CREATE TRIGGER posts_change_inserted AFTER INSERT ON posts FOR EACH ROW {}",
-                    bump("posts").trim_end_matches(';')
-                ),
-                format!(
-                    "CREATE TRIGGER posts_change_updated AFTER UPDATE ON posts FOR EACH ROW {}",
-                    bump("posts").trim_end_matches(';')
-                ),
-                format!(
-                    "CREATE TRIGGER posts_change_deleted AFTER DELETE ON posts FOR EACH ROW {}",
-                    bump("posts").trim_end_matches(';')
-                ),
+            for table in ["posts", "products"] {
+                for (what, event) in [
+                    ("inserted", "INSERT"),
+                    ("updated", "UPDATE"),
+                    ("deleted", "DELETE"),
+                ] {
+                    statements.push(format!(
+                        "CREATE TRIGGER {table}_change_{what} AFTER {event} ON {table} \
+                         FOR EACH ROW {}",
+                        bump(table)
+                    ));
+                }
+            }
+            let watched_same = WATCHED
+                .map(|c| format!("NEW.{c} <=> OLD.{c}"))
+                .join(" AND ");
+            statements.extend([
                 format!(
                     "CREATE TRIGGER users_change_inserted AFTER INSERT ON users FOR EACH ROW {}",
-                    bump("users").trim_end_matches(';')
+                    bump("users")
                 ),
                 format!(
                     "CREATE TRIGGER users_change_updated AFTER UPDATE ON users FOR EACH ROW \
                      BEGIN \
-                       IF NOT (NEW.username <=> OLD.username) THEN {} END IF; \
-                       IF NOT ({shown_same}) THEN {} END IF; \
+                       IF NOT (NEW.username <=> OLD.username) THEN {}; END IF; \
+                       IF NOT ({watched_same}) THEN {}; END IF; \
                      END",
                     bump("posts"),
                     bump("users")
@@ -186,12 +219,13 @@ fn triggers(backend: DbBackend) -> Vec<String> {
                 // posts list here.
                 format!(
                     "CREATE TRIGGER users_change_deleted AFTER DELETE ON users FOR EACH ROW \
-                     BEGIN {} {} END",
+                     BEGIN {}; {}; END",
                     bump("posts"),
                     bump("users")
                 ),
-            ]
+            ]);
         }
-        _ => Vec::new(),
+        _ => {}
     }
+    statements
 }

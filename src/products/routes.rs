@@ -33,7 +33,7 @@ pub async fn list_products(
         sort: query.sort.unwrap_or_default(),
     };
     // The number of product writes so far, read before anything else (`row_counts::cache`).
-    let version = row_counts::read(&state.db, row_counts::PRODUCT_CHANGES).await?;
+    let version = row_counts::changes(&state.db, row_counts::PRODUCTS).await?;
     let key = format!(
         "products/{}/{:?}/{}/{}",
         filter.key(),
@@ -116,7 +116,6 @@ pub async fn create_product(
         }
     };
     row_counts::adjust(&tx, row_counts::PRODUCTS, 1).await?;
-    row_counts::adjust(&tx, row_counts::PRODUCT_CHANGES, 1).await?;
     let response = JsonWithEtag::new(StatusCode::CREATED, &ProductResponse::from(product))?;
     let ttl = state.config.idempotency_key_ttl;
     idempotency::commit_created(&state.db, tx, claim.as_ref(), response, ttl).await
@@ -155,7 +154,6 @@ pub async fn update_product(
         .ok_or_else(|| product_not_found(id))?;
     preconditions.check_if_match(&etag_of_value(&ProductResponse::from(product.clone()))?)?;
     let updated = queries::update(&tx, product, changes).await?;
-    row_counts::adjust(&tx, row_counts::PRODUCT_CHANGES, 1).await?;
     tx.commit().await?;
     JsonWithEtag::ok(&ProductResponse::from(updated))
 }
@@ -185,7 +183,6 @@ pub async fn delete_product(
         return Err(product_not_found(id));
     }
     row_counts::adjust(&tx, row_counts::PRODUCTS, -1).await?;
-    row_counts::adjust(&tx, row_counts::PRODUCT_CHANGES, 1).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

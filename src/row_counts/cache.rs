@@ -4,7 +4,7 @@
 //!
 //! A list reads its version before anything else: a change counter that every write to
 //! its table bumps in the writing transaction (`row_counts.changes`, kept by triggers, for
-//! posts and users; `product_changes` for products). What is cached under a version was
+//! posts, users and products). What is cached under a version was
 //! read after that version was, so it is never older than it; a write that lands in
 //! between bumps the counter past it, and the next request reads afresh. The counter is
 //! read from the database on every request, so a write on any instance is seen by the
@@ -38,8 +38,13 @@ pub struct VersionedCache<V> {
 #[derive(Clone)]
 struct ByWeight;
 
-/// A key, a version and the bookkeeping of an entry, besides its value.
-const ENTRY_OVERHEAD: u64 = 64;
+/// A key's allocation, a version, the `Arc` and `Bytes` around a page and quick_cache's
+/// bookkeeping of an entry, besides its value, roughly.
+const ENTRY_OVERHEAD: u64 = 128;
+
+/// Parts of each cache, each under its own lock (quick_cache's default is four per core,
+/// which on a small machine leaves parts too small for a large page).
+const SHARDS: usize = 4;
 
 impl<V: Weighed> Weighter<String, (u64, V)> for ByWeight {
     fn weight(&self, key: &String, (_, value): &(u64, V)) -> u64 {
@@ -48,11 +53,22 @@ impl<V: Weighed> Weighter<String, (u64, V)> for ByWeight {
 }
 
 impl<V: Weighed + Clone> VersionedCache<V> {
-    /// A cache of about `items` entries that keeps at most `bytes` of them.
+    /// A cache of about `items` entries that keeps at most `bytes` of them, in `SHARDS`
+    /// parts: an entry larger than a part (`bytes / SHARDS`) is not kept.
     pub fn new(items: usize, bytes: u64) -> Self {
-        VersionedCache {
-            entries: Cache::with_weighter(items, bytes, ByWeight),
-        }
+        let options = quick_cache::OptionsBuilder::new()
+            .estimated_items_capacity(items)
+            .weight_capacity(bytes)
+            .shards(SHARDS)
+            .build();
+        let entries = match options {
+            Ok(options) => {
+                Cache::with_options(options, ByWeight, Default::default(), Default::default())
+            }
+            // Both required options are set above; this is quick_cache's own default.
+            Err(_) => Cache::with_weighter(items, bytes, ByWeight),
+        };
+        VersionedCache { entries }
     }
 
     /// The value taken at `version`, if there is one.
@@ -90,8 +106,8 @@ pub type CachedPages = VersionedCache<Arc<CachedPage>>;
 
 /// Filtered totals kept, about.
 const COUNTS: usize = 4096;
-/// Pages kept, about, and the bytes they may take: a page of 100 posts of 10 KiB each is
-/// 1 MiB, so large pages crowd out small ones rather than growing the process.
+/// Pages kept, about, and the bytes they may take. A page over a quarter of that (2 MiB:
+/// 100 posts of 20 KiB each) is not kept, and is read afresh each time.
 const PAGES: usize = 512;
 const PAGE_BYTES: u64 = 8 << 20;
 
@@ -164,15 +180,24 @@ mod tests {
 
     #[test]
     fn the_cache_keeps_no_more_than_its_bytes() {
+        // A page of 1 MiB is kept.
         let cache = ListCache::default();
-        let big: &'static str = "x".repeat(1 << 20).leak();
-        for i in 0..64 {
-            cache.put_page(key(&i.to_string()), Some(1), None, page(big, &[]));
+        let large: &'static str = "x".repeat(1 << 20).leak();
+        cache.put_page(key("large"), Some(1), None, page(large, &[]));
+        assert!(cache.page(&key("large"), Some(1), None).is_some());
+
+        // 20 MiB of 100 KiB pages: some are kept, the cache stays within its bytes.
+        let cache = ListCache::default();
+        let body: &'static str = "x".repeat(100 << 10).leak();
+        for i in 0..200 {
+            cache.put_page(key(&i.to_string()), Some(1), None, page(body, &[]));
         }
+        let kept = cache.pages.entries.len();
+        assert!(kept > 10 && kept < 200, "{kept} kept");
         assert!(cache.pages.entries.weight() <= PAGE_BYTES);
-        assert!(cache.pages.entries.len() < 64);
-        // A page larger than the whole cache is not kept at all.
-        let huge: &'static str = "x".repeat(2 * PAGE_BYTES as usize).leak();
+
+        // A page larger than a part of the cache is not kept at all.
+        let huge: &'static str = "x".repeat(PAGE_BYTES as usize / SHARDS + 1).leak();
         cache.put_page(key("huge"), Some(1), None, page(huge, &[]));
         assert!(cache.page(&key("huge"), Some(1), None).is_none());
     }

@@ -15,9 +15,6 @@ use model::{Column, Entity};
 pub const POSTS: &str = "posts";
 pub const USERS: &str = "users";
 pub const PRODUCTS: &str = "products";
-/// Not a row count: the number of writes to `products` so far, which versions the cached
-/// counts of product searches (`CachedCounts`).
-pub const PRODUCT_CHANGES: &str = "product_changes";
 
 /// Adds `delta` (negative for deletions) to `table`'s count; call in the writing transaction.
 pub async fn adjust(db: &impl ConnectionTrait, table: &str, delta: i64) -> Result<(), DbErr> {
@@ -91,23 +88,24 @@ pub async fn get(db: &impl ConnectionTrait, table: &str) -> Result<u64, DbErr> {
 
 /// Takes the posts of `user_id` off the posts count, before the user's deletion removes
 /// them by cascade; call in the deleting transaction, with the user's row locked so no post
-/// of theirs can be added in between.
+/// of theirs can be added in between. The posts are locked before their count, as a post's
+/// edit locks the post before its trigger bumps the count's change counter: the other order
+/// could deadlock with it.
 pub async fn forget_posts_of(db: &impl ConnectionTrait, user_id: i64) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     let sql = match backend {
-        sea_orm::DbBackend::Postgres => "SELECT COUNT(*) AS n FROM posts WHERE user_id = $1",
-        _ => "SELECT COUNT(*) AS n FROM posts WHERE user_id = ?",
+        sea_orm::DbBackend::Postgres => "SELECT id FROM posts WHERE user_id = $1 FOR UPDATE",
+        sea_orm::DbBackend::MySql => "SELECT id FROM posts WHERE user_id = ? FOR UPDATE",
+        // SQLite's write transaction already holds the whole database.
+        _ => "SELECT id FROM posts WHERE user_id = ?",
     };
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
+    let posts = db
+        .query_all_raw(Statement::from_sql_and_values(
             backend,
             sql,
             [user_id.into()],
         ))
-        .await?;
-    let posts: i64 = match row {
-        Some(row) => row.try_get("", "n")?,
-        None => 0,
-    };
-    adjust(db, POSTS, -posts).await
+        .await?
+        .len();
+    adjust(db, POSTS, -(posts as i64)).await
 }

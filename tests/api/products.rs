@@ -2,6 +2,7 @@
 //! and prices kept exact.
 
 use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::client::{TestApp, TestUser, assert_error, assert_fields, json_of, spawn_app};
@@ -719,8 +720,35 @@ async fn names_whose_folded_form_is_longer_fit_on_every_backend() {
     assert_fields(res, &["name"]).await;
 }
 
+/// Pages of products are kept between requests, against a counter the database's triggers
+/// bump: a write made with SQL straight to the database shows on the next read too.
+async fn a_kept_page_follows_sql_written_to_the_database() {
+    let app = spawn_app().await;
+    let admin = app.create_admin().await;
+    let lamp = create(&app, &admin, json!({"name": "Desk lamp", "price": "10.00"})).await;
+    assert_eq!(names(&list(&app, "").await), ["Desk lamp"]);
+    assert_eq!(names(&list(&app, "?q=lamp").await), ["Desk lamp"]);
+    let id = lamp["id"].as_i64().unwrap();
+    app.state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE products SET name = 'Desk light', name_key = 'desk light' WHERE id = {id}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(names(&list(&app, "").await), ["Desk light"]);
+    assert_eq!(list(&app, "?q=lamp").await["total"], 0);
+    app.state
+        .db
+        .execute_unprepared(&format!("DELETE FROM products WHERE id = {id}"))
+        .await
+        .unwrap();
+    assert!(names(&list(&app, "").await).is_empty());
+}
+
 pub fn tests() -> Vec<Test> {
     trials![
+        a_kept_page_follows_sql_written_to_the_database,
         searches_follow_every_write,
         admins_create_and_everyone_reads,
         only_admins_write_products,

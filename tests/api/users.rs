@@ -731,6 +731,20 @@ async fn a_kept_page_of_users_follows_changes_and_shows_only_the_viewers_email()
         "bob_renamed"
     );
 
+    // A role changed by an admin shows on the admin's kept page.
+    let res = app
+        .patch(
+            &format!("/users/{}", bob.id),
+            Some(&admin.access),
+            &json!({"role": "admin"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        top_two(&app, &admin.access).await["users"][0]["role"],
+        "admin"
+    );
+
     let dave = app.create_user().await;
     let page = top_two(&app, &carol.access).await;
     assert_eq!(
