@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks larch over real HTTP with wrk, on SQLite, and prints each endpoint's throughput
-# as a ratio of /healthz's measured in the same run (and login's as a ratio of the raw
-# Argon2id rate measured in the same run), with p50/p99 latency and server RSS.
+# as a ratio of /healthz's run right before it (and login's as a ratio of the raw Argon2id
+# rate measured right before and after it), with p50/p99 latency and server RSS: the
+# medians of ROUNDS rounds (3), with each ratio's range over the rounds.
 #
-#   bench/run.sh                 # 10 s per endpoint, 1,000,000 posts / 100,000 products
+#   bench/run.sh                 # 10 s per endpoint and per /healthz run, 3 rounds, 1,000,000 posts / 100,000 products
 #   DURATION=5 POSTS=10000 PRODUCTS=1000 bench/run.sh
 #   LARCH_SKIP_BUILD=1 bench/run.sh   # measure the existing target/release/larch as it is
 #   BACKEND=postgres bench/run.sh     # on PostgreSQL (BENCH_POSTGRES_URL, default
@@ -17,6 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 USERS=${USERS:-1000}
 POSTS=${POSTS:-1000000}
@@ -137,64 +139,94 @@ end
 $(cat "$WORK/report.lua")
 LUA
 
-run() { # name, script, path
+run() { # name, script, path -> "rps p50 p99 non-2xx socket-errors"
   local line
   line=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$2" "$URL$3" | grep '^RESULT')
-  echo "$1 ${line#RESULT }"
+  echo "${line#RESULT }"
 }
-
-echo "== wrk -t1 -c$CONNECTIONS -d${DURATION}s per endpoint"
 RESULTS=$WORK/results.txt
 : > "$RESULTS"
-run "GET /healthz"                   "$WORK/report.lua" "/healthz"                         | tee -a "$RESULTS"
-# Login first, on a fresh process, so its memory is not mixed with the list queries'.
-# The largest RSS seen while the 64 clients log in (sampled every 100 ms).
-( max=0; while kill -0 $SERVER 2>/dev/null; do r=$(rss_kib); [ "${r:-0}" -gt "$max" ] && max=$r && echo "$max" > "$WORK/login_rss"; sleep 0.1; done ) &
-SAMPLER=$!
-run "POST /auth/login"               "$WORK/login.lua"  "/auth/login"                      | tee -a "$RESULTS"
-kill $SAMPLER 2>/dev/null || true
-LOGIN_RSS=$(cat "$WORK/login_rss")
-run "GET /users/{id} (token)"        "$WORK/get.lua"    "/users/$USER_ID"                  | tee -a "$RESULTS"
-run "GET /auth/me (token)"           "$WORK/get.lua"    "/auth/me"                         | tee -a "$RESULTS"
-run "GET /users?page=3&limit=20 (token)" "$WORK/get.lua" "/users?page=3&limit=20"          | tee -a "$RESULTS"
-run "GET /posts/{id}"                "$WORK/report.lua" "/posts/$POST_ID"                  | tee -a "$RESULTS"
-run "GET /posts?page=3"              "$WORK/report.lua" "/posts?page=3"                    | tee -a "$RESULTS"
-# The same reads with a different key each time: 32 callers, posts spread over 10,000 ids,
-# pages 1 to 50 (reads by key that arrive together share one statement whatever their keys;
-# a page's run is shared only by requests for the same page).
-run "GET /auth/me (32 callers)"      "$WORK/many_callers.lua" "/auth/me"                   | tee -a "$RESULTS"
-run "GET /posts/{id} (10k ids)"      "$WORK/many_posts.lua" "/posts/1"                     | tee -a "$RESULTS"
-run "GET /posts?page=1..50"          "$WORK/many_pages.lua" "/posts"                       | tee -a "$RESULTS"
-run "GET /products?q=lamp&sort=price" "$WORK/report.lua" "/products?q=lamp&sort=price"     | tee -a "$RESULTS"
-run "POST /posts"                    "$WORK/post.lua"   "/posts"                           | tee -a "$RESULTS"
+# One endpoint, with /healthz run right before it: its ratio is over that run. This
+# machine's speed drifts by 10-40% within minutes (other tenants); an adjacent pair drifts
+# far less than a run against one /healthz taken at the start.
+paired() { # name, script, path
+  local ceiling result
+  ceiling=$(run "GET /healthz" "$WORK/report.lua" "/healthz")
+  result=$(run "$@")
+  printf '%s\t%s\t%s\t%s\n' "$ROUND" "$1" "$result" "${ceiling%% *}" | tee -a "$RESULTS"
+}
+# The raw Argon2id rates (the crate's own, and on kept block memory as larch runs it),
+# measured right before and right after login: the mean is login's ceiling.
+hash_rates() {
+  if [ -x target/release/examples/hash_rate ]; then
+    echo "$(target/release/examples/hash_rate 5) $(target/release/examples/hash_rate 5 kept)"
+  else
+    echo "0 0" # not built (LARCH_SKIP_BUILD): login is shown without its ratio
+  fi
+}
+
+echo "== wrk -t1 -c$CONNECTIONS -d${DURATION}s per endpoint, each after a /healthz run; $ROUNDS rounds"
+for ROUND in $(seq 1 "$ROUNDS"); do
+  read -r HASH_BEFORE KEPT_BEFORE <<< "$(hash_rates)"
+  # Login first, so that in round 1 its memory is not mixed with the list queries'.
+  LOGIN=$(run "POST /auth/login" "$WORK/login.lua" "/auth/login")
+  # In round 1 the process's peak RSS so far is its peak while the 64 clients logged in
+  # (only /healthz ran before). Read once, not sampled: a sampling loop took CPU from the
+  # hashes.
+  [ "$ROUND" = 1 ] && LOGIN_RSS=$(hwm_kib)
+  read -r HASH_AFTER KEPT_AFTER <<< "$(hash_rates)"
+  printf '%s\t%s\t%s\t%s\t%s\n' "$ROUND" "POST /auth/login" "$LOGIN" \
+    "$(python3 -c "print(($HASH_BEFORE + $HASH_AFTER) / 2)")" \
+    "$(python3 -c "print(($KEPT_BEFORE + $KEPT_AFTER) / 2)")" | tee -a "$RESULTS"
+  paired "GET /users/{id} (token)"        "$WORK/get.lua"    "/users/$USER_ID"
+  paired "GET /auth/me (token)"           "$WORK/get.lua"    "/auth/me"
+  paired "GET /users?page=3&limit=20 (token)" "$WORK/get.lua" "/users?page=3&limit=20"
+  paired "GET /posts/{id}"                "$WORK/report.lua" "/posts/$POST_ID"
+  paired "GET /posts?page=3"              "$WORK/report.lua" "/posts?page=3"
+  # The same reads with a different key each time: 32 callers, posts spread over 10,000
+  # ids, pages 1 to 50 (reads by key that arrive together share one statement whatever
+  # their keys; a page's run is shared only by requests for the same page).
+  paired "GET /auth/me (32 callers)"      "$WORK/many_callers.lua" "/auth/me"
+  paired "GET /posts/{id} (10k ids)"      "$WORK/many_posts.lua" "/posts/1"
+  paired "GET /posts?page=1..50"          "$WORK/many_pages.lua" "/posts"
+  paired "GET /products?q=lamp&sort=price" "$WORK/report.lua" "/products?q=lamp&sort=price"
+  paired "POST /posts"                    "$WORK/post.lua"   "/posts"
+done
 PEAK_RSS=$(hwm_kib)
-if [ -x target/release/examples/hash_rate ]; then
-  # The argon2 crate's own verification (the target's ceiling), then larch's way of running
-  # it (block memory kept between hashes).
-  HASH_RATE=$(target/release/examples/hash_rate 5)
-  KEPT_HASH_RATE=$(target/release/examples/hash_rate 5 kept)
-else
-  HASH_RATE=0 KEPT_HASH_RATE=0 # not built (LARCH_SKIP_BUILD): login is shown without its ratio
-fi
 
 echo
 echo "== results ($BACKEND, $POSTS posts, $PRODUCTS products, $USERS users; $(nproc) cores shared by server, wrk and the database)"
-python3 - "$RESULTS" "$HASH_RATE" "$IDLE_RSS" "$PEAK_RSS" "$LOGIN_RSS" "$KEPT_HASH_RATE" <<'PY'
-import sys
-rows = []
+python3 - "$RESULTS" "$IDLE_RSS" "$PEAK_RSS" "$LOGIN_RSS" <<'PY'
+import statistics, sys
+rows = {}
 for line in open(sys.argv[1]):
-    name, rps, p50, p99, bad_status, socket_errors = line.rsplit(" ", 5)
-    rows.append((name, float(rps), float(p50), float(p99), int(bad_status), int(socket_errors)))
-ceiling = rows[0][1]
-hash_rate = float(sys.argv[2])
-print(f"{'endpoint':34} {'req/s':>9} {'x healthz':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
-for name, rps, p50, p99, bad, errs in rows:
-    print(f"{name:34} {rps:9.0f} {rps / ceiling:9.3f} {p50:8.2f} {p99:8.2f} {bad + errs:8d}")
-login = [r for r in rows if r[0] == "POST /auth/login"][0][1]
-if hash_rate > 0:
-    kept = float(sys.argv[6])
-    print(f"\nraw Argon2id verify rate (all cores): {hash_rate:.1f}/s; login {login:.1f}/s = {login / hash_rate:.2f} of it")
-    print(f"the same on kept block memory, as larch runs it: {kept:.1f}/s; login = {login / kept:.2f} of it")
-print(f"server RSS: idle {int(sys.argv[3]) / 1024:.1f} MiB; peak over the whole run {int(sys.argv[4]) / 1024:.1f} MiB; "
-      f"largest while 64 clients log in {int(sys.argv[5]) / 1024:.1f} MiB")
+    fields = line.rstrip("\n").split("\t")
+    rps, p50, p99, bad, errs = fields[2].split()
+    rows.setdefault(fields[1], []).append(
+        (float(rps), float(p50), float(p99), int(bad) + int(errs), [float(f) for f in fields[3:]]))
+median = statistics.median
+rounds = len(next(iter(rows.values())))
+print(f"medians of {rounds} round(s); each ratio is over the /healthz run right before the endpoint's")
+print(f"{'endpoint':34} {'req/s':>9} {'x healthz':>9} {'range':>13} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+healthz = [r[4][0] for name, runs in rows.items() if name != "POST /auth/login" for r in runs]
+print(f"{'GET /healthz':34} {median(healthz):9.0f} {1:9.3f} {'':13} {'':8} {'':8} {'':8}")
+for name, runs in rows.items():
+    if name == "POST /auth/login":
+        continue
+    ratios = [r[0] / r[4][0] for r in runs]
+    print(f"{name:34} {median(r[0] for r in runs):9.0f} {median(ratios):9.3f} "
+          f"{min(ratios):6.3f}-{max(ratios):.3f} {median(r[1] for r in runs):8.2f} "
+          f"{median(r[2] for r in runs):8.2f} {sum(r[3] for r in runs):8d}")
+logins = rows["POST /auth/login"]
+login = median(r[0] for r in logins)
+print(f"\n{'POST /auth/login':34} {login:9.1f}/s, p50 {median(r[1] for r in logins):.0f} ms, "
+      f"{sum(r[3] for r in logins)} non-2xx")
+if all(r[4][0] > 0 for r in logins):
+    for label, i in (("the argon2 crate's own verification", 0), ("on kept block memory, as larch runs it", 1)):
+        ratios = [r[0] / r[4][i] for r in logins]
+        print(f"raw Argon2id verify rate (all cores, mean of right before and right after), {label}: "
+              f"{median(r[4][i] for r in logins):.1f}/s; login = {median(ratios):.2f} of it "
+              f"(rounds {min(ratios):.2f}-{max(ratios):.2f})")
+print(f"server RSS: idle {int(sys.argv[2]) / 1024:.1f} MiB; peak over the whole run {int(sys.argv[3]) / 1024:.1f} MiB; "
+      f"largest while 64 clients log in {int(sys.argv[4]) / 1024:.1f} MiB")
 PY
