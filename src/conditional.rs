@@ -1,5 +1,5 @@
-//! Conditional requests (docs/api.md, "Conditional requests"). Every single-resource response carries an
-//! `ETag` computed from the exact JSON it sends, so the tag changes when anything in the
+//! Conditional requests (docs/api.md, "Conditional requests"). Every single-resource response,
+//! and every page of a list, carries an `ETag` computed from the exact JSON it sends, so the tag changes when anything in the
 //! representation changes, and only then. `If-None-Match` on a `GET` with a current tag gives
 //! `304`; `If-Match` on a write with a tag that is no longer current gives `412`. Writes check
 //! `If-Match` inside their transaction, against the row they have locked, so the check and the
@@ -19,6 +19,11 @@ use crate::error::{ApiError, ApiResult};
 pub fn etag_of(json: &[u8]) -> String {
     let digest = Sha256::digest(json);
     format!("\"{}\"", hex::encode(&digest[..16]))
+}
+
+/// The tag of `json` as a header value.
+pub fn etag_header(json: &[u8]) -> ApiResult<HeaderValue> {
+    HeaderValue::try_from(etag_of(json)).map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// The tag of `value` as the API would send it.
@@ -109,8 +114,7 @@ pub struct JsonWithEtag {
 impl JsonWithEtag {
     pub fn new<T: Serialize>(status: StatusCode, value: &T) -> ApiResult<Self> {
         let body = to_json(value)?;
-        let etag =
-            HeaderValue::try_from(etag_of(&body)).map_err(|e| ApiError::Internal(e.into()))?;
+        let etag = etag_header(&body)?;
         Ok(JsonWithEtag {
             status,
             etag,
@@ -121,6 +125,17 @@ impl JsonWithEtag {
 
     pub fn ok<T: Serialize>(value: &T) -> ApiResult<Self> {
         Self::new(StatusCode::OK, value)
+    }
+
+    /// A `200` with JSON already serialised, and its tag (`etag_header`), as a list keeps its
+    /// pages.
+    pub fn kept(body: Bytes, etag: HeaderValue) -> Self {
+        JsonWithEtag {
+            status: StatusCode::OK,
+            body,
+            etag,
+            not_modified: false,
+        }
     }
 
     /// For a `GET`: answers `304` if the client has this version already.

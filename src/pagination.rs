@@ -10,13 +10,13 @@ use sea_orm::{
     DatabaseConnection, DbBackend, DbErr, EntityTrait, QuerySelect, QueryTrait, Select, Statement,
 };
 
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
+use crate::conditional::{JsonWithEtag, Preconditions, etag_header};
 use crate::error::{ApiError, ApiResult};
 use crate::reads::{FromRow, ReadRow};
-use crate::row_counts::cache::{CachedPage, ListCache};
+use crate::row_counts::{self, cache::CachedPage};
+use crate::state::AppState;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use utoipa::openapi::RefOr;
@@ -342,51 +342,45 @@ pub async fn count<E: EntityTrait>(
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// A page of a list as JSON: as it was cached (`row_counts::cache`) or just serialised.
-pub struct PageBody(pub Bytes);
-
-impl IntoResponse for PageBody {
-    fn into_response(self) -> Response {
-        (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            self.0,
-        )
-            .into_response()
-    }
-}
-
-/// A list's page from `cache` when one was kept under `key` at `version` (the list's
-/// change counter, read by the caller before anything else) and `viewer` may share it;
-/// otherwise read by `read` (which also names the page's personal rows, `CachedPage`),
-/// serialised, and kept.
+/// A page of a list with its `ETag` (`304` when `If-None-Match` names it): kept under `key`
+/// in `state.list_cache` until `table`'s change counter (`row_counts::changes`, read before
+/// anything else) moves, and not shared with a `viewer` who is one of its personal rows.
+/// Otherwise `read`, given the counter's value, reads the page and names its personal rows
+/// (`CachedPage`); the page is serialised, tagged and kept.
 pub async fn cached_page<T, F, Fut>(
-    cache: &ListCache,
+    state: &AppState,
+    table: &'static str,
     key: String,
-    version: Option<u64>,
     viewer: Option<i64>,
+    preconditions: &Preconditions,
     read: F,
-) -> ApiResult<PageBody>
+) -> ApiResult<JsonWithEtag>
 where
     T: Serialize,
-    F: FnOnce() -> Fut,
+    F: FnOnce(Option<u64>) -> Fut,
     Fut: Future<Output = ApiResult<(Page<T>, Box<[i64]>)>>,
 {
-    if let Some(body) = cache.page(&key, version, viewer) {
-        return Ok(PageBody(body));
-    }
-    let (page, personal) = read().await?;
-    let json = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
-    // Without the vector's spare room, so that a kept page takes what it weighs.
-    let body = Bytes::from(json.into_boxed_slice());
-    let kept = CachedPage {
-        body: body.clone(),
-        personal,
+    let version = row_counts::changes(&state.db, table).await?;
+    let key = format!("{table}/{key}");
+    let cache = &state.list_cache;
+    let page = match cache.page(&key, version, viewer) {
+        Some(page) => JsonWithEtag::kept(page.body.clone(), page.etag.clone()),
+        None => {
+            let (page, personal) = read(version).await?;
+            let json = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
+            let etag = etag_header(&json)?;
+            // Without the vector's spare room, so that a kept page takes what it weighs.
+            let body = Bytes::from(json.into_boxed_slice());
+            let kept = CachedPage {
+                body: body.clone(),
+                etag: etag.clone(),
+                personal,
+            };
+            cache.put_page(key, version, viewer, kept);
+            JsonWithEtag::kept(body, etag)
+        }
     };
-    cache.put_page(key, version, viewer, kept);
-    Ok(PageBody(body))
+    Ok(page.or_not_modified(preconditions))
 }
 
 /// One page of a list, serialised as `{"<key>": [...], "total", "page", "pages"}`.

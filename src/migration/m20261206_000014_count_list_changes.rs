@@ -103,23 +103,30 @@ fn bump(name: &str) -> String {
     format!("UPDATE row_counts SET changes = changes + 1 WHERE name = '{name}'")
 }
 
+/// On SQLite and MySQL (row triggers only): a trigger on each insert, update and delete of
+/// `posts` and `products` that bumps the table's counter, its body as `body` wraps the bump.
+fn row_triggers(body: impl Fn(String) -> String) -> Vec<String> {
+    let mut statements = Vec::new();
+    for table in ["posts", "products"] {
+        for (what, event) in [
+            ("inserted", "INSERT"),
+            ("updated", "UPDATE"),
+            ("deleted", "DELETE"),
+        ] {
+            statements.push(format!(
+                "CREATE TRIGGER {table}_change_{what} AFTER {event} ON {table} {}",
+                body(bump(table))
+            ));
+        }
+    }
+    statements
+}
+
 fn triggers(backend: DbBackend) -> Vec<String> {
     let mut statements = Vec::new();
     match backend {
         DbBackend::Sqlite => {
-            for table in ["posts", "products"] {
-                for (what, event) in [
-                    ("inserted", "INSERT"),
-                    ("updated", "UPDATE"),
-                    ("deleted", "DELETE"),
-                ] {
-                    statements.push(format!(
-                        "CREATE TRIGGER {table}_change_{what} AFTER {event} ON {table} \
-                         BEGIN {}; END",
-                        bump(table)
-                    ));
-                }
-            }
+            statements.extend(row_triggers(|bump| format!("BEGIN {bump}; END")));
             let watched_changed = WATCHED
                 .map(|c| format!("OLD.{c} IS NOT NEW.{c}"))
                 .join(" OR ");
@@ -185,19 +192,7 @@ fn triggers(backend: DbBackend) -> Vec<String> {
             ]);
         }
         DbBackend::MySql => {
-            for table in ["posts", "products"] {
-                for (what, event) in [
-                    ("inserted", "INSERT"),
-                    ("updated", "UPDATE"),
-                    ("deleted", "DELETE"),
-                ] {
-                    statements.push(format!(
-                        "CREATE TRIGGER {table}_change_{what} AFTER {event} ON {table} \
-                         FOR EACH ROW {}",
-                        bump(table)
-                    ));
-                }
-            }
+            statements.extend(row_triggers(|bump| format!("FOR EACH ROW {bump}")));
             let watched_same = WATCHED
                 .map(|c| format!("NEW.{c} <=> OLD.{c}"))
                 .join(" AND ");

@@ -13,7 +13,7 @@ use crate::db::begin_write;
 use crate::error::{ApiError, ApiResult, forbidden, not_found};
 use crate::extract::{JsonObject, PathId, PathIds, ValidJson, ValidQuery};
 use crate::idempotency::{self, IdempotencyKey, IdempotentRequest};
-use crate::pagination::{Page, PageBody, PageRequest, cached_page};
+use crate::pagination::{Page, PageRequest, cached_page};
 use crate::row_counts;
 use crate::state::AppState;
 use crate::users::AuthUser;
@@ -22,17 +22,23 @@ use crate::validation::FromJsonObject;
 
 /// `GET /posts`: newest first; `?user_id=`, `?q=` (title), `?page`, `?limit`.
 #[utoipa::path(get, path = "/posts", tag = "posts",
-    params(PostListQuery),
-    responses((status = 200, description = "Newest first", body = super::types::PostsPage)))]
+    params(PostListQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier response: `304` if it is still current")),
+    responses(
+        (status = 200, description = "Newest first", body = super::types::PostsPage, headers(("ETag" = String, description = "Version of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current version",
+            headers(("ETag" = String))),
+    ))]
 pub async fn list_posts(
     State(state): State<AppState>,
     ValidQuery(query): ValidQuery<PostListQuery>,
-) -> ApiResult<PageBody> {
+    preconditions: Preconditions,
+) -> ApiResult<JsonWithEtag> {
     let filter = PostFilter {
         user_id: query.user_id.map(|id| id.0),
         search: query.q.as_ref().and_then(|q| q.term()).map(str::to_owned),
     };
-    page_of_posts(&state, filter, PageRequest::new(query.page, query.limit)).await
+    let page = PageRequest::new(query.page, query.limit);
+    page_of_posts(&state, filter, page, &preconditions).await
 }
 
 /// A page of posts, kept (`row_counts::cache`) until a post or an author's name changes.
@@ -40,26 +46,33 @@ async fn page_of_posts(
     state: &AppState,
     filter: PostFilter,
     page: PageRequest,
-) -> ApiResult<PageBody> {
-    let version = row_counts::changes(&state.db, row_counts::POSTS).await?;
+    preconditions: &Preconditions,
+) -> ApiResult<JsonWithEtag> {
     let key = format!(
-        "posts/{:?}/{:?}/{}/{}",
+        "{:?}/{:?}/{}/{}",
         filter.user_id, filter.search, page.page, page.limit
     );
-    cached_page(&state.list_cache, key, version, None, || async move {
-        let (posts, total) = queries::list(&state.db, &filter, page).await?;
-        let items = posts
-            .into_iter()
-            .map(|(post, author)| PostResponse::new(post, author))
-            .collect();
-        let page = Page {
-            key: "posts",
-            items,
-            total,
-            request: page,
-        };
-        Ok((page, Box::default()))
-    })
+    cached_page(
+        state,
+        row_counts::POSTS,
+        key,
+        None,
+        preconditions,
+        |_| async move {
+            let (posts, total) = queries::list(&state.db, &filter, page).await?;
+            let items = posts
+                .into_iter()
+                .map(|(post, author)| PostResponse::new(post, author))
+                .collect();
+            let page = Page {
+                key: "posts",
+                items,
+                total,
+                request: page,
+            };
+            Ok((page, Box::default()))
+        },
+    )
     .await
 }
 
@@ -191,27 +204,28 @@ pub async fn delete_post(
 
 /// `GET /users/{id}/posts`: that user's posts; `404` if there is no such user.
 #[utoipa::path(get, path = "/users/{id}/posts", tag = "posts",
-    params(("id" = i64, Path, minimum = 1, description = "User id"), UserPostListQuery),
-    responses((status = 200, description = "That user's posts, newest first", body = super::types::PostsPage)))]
+    params(("id" = i64, Path, minimum = 1, description = "User id"), UserPostListQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier response: `304` if it is still current")),
+    responses(
+        (status = 200, description = "That user's posts, newest first", body = super::types::PostsPage, headers(("ETag" = String, description = "Version of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current version",
+            headers(("ETag" = String))),
+    ))]
 pub async fn list_user_posts(
     State(state): State<AppState>,
     PathId(user_id): PathId,
     ValidQuery(query): ValidQuery<UserPostListQuery>,
-) -> ApiResult<PageBody> {
+    preconditions: Preconditions,
+) -> ApiResult<JsonWithEtag> {
     let page = PageRequest::new(query.page, query.limit);
     let search = query.q.as_ref().and_then(|q| q.term()).map(str::to_owned);
     users::find_by_id(&state.db, user_id)
         .await?
         .ok_or_else(|| not_found(format!("User {user_id} not found")))?;
-    page_of_posts(
-        &state,
-        PostFilter {
-            user_id: Some(user_id),
-            search,
-        },
-        page,
-    )
-    .await
+    let filter = PostFilter {
+        user_id: Some(user_id),
+        search,
+    };
+    page_of_posts(&state, filter, page, &preconditions).await
 }
 
 /// `GET /users/{id}/posts/{post_id}`: `404` unless the post is that user's.

@@ -11,7 +11,7 @@ use crate::db::begin_write;
 use crate::error::{ApiError, ApiResult, forbidden, not_found};
 use crate::extract::{JsonObject, PathId, ValidQuery};
 use crate::idempotency::{self, IdempotencyKey, IdempotentRequest};
-use crate::pagination::{Page, PageBody, PageRequest, cached_page};
+use crate::pagination::{Page, PageRequest, cached_page};
 use crate::row_counts;
 use crate::state::AppState;
 use crate::users::AuthUser;
@@ -19,12 +19,17 @@ use crate::validation::FromJsonObject;
 
 /// `GET /products`: `?q=` (name), `?min_price=`, `?max_price=` (inclusive), `?sort=`.
 #[utoipa::path(get, path = "/products", tag = "products",
-    params(ProductListQuery),
-    responses((status = 200, description = "Products in the requested order", body = super::types::ProductsPage)))]
+    params(ProductListQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier response: `304` if it is still current")),
+    responses(
+        (status = 200, description = "Products in the requested order", body = super::types::ProductsPage, headers(("ETag" = String, description = "Version of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current version",
+            headers(("ETag" = String))),
+    ))]
 pub async fn list_products(
     State(state): State<AppState>,
     ValidQuery(query): ValidQuery<ProductListQuery>,
-) -> ApiResult<PageBody> {
+    preconditions: Preconditions,
+) -> ApiResult<JsonWithEtag> {
     let page = PageRequest::new(query.page, query.limit);
     let filter = ProductFilter {
         search: query.q.as_ref().and_then(|q| q.term()).map(str::to_owned),
@@ -32,27 +37,34 @@ pub async fn list_products(
         max_price: query.max_price,
         sort: query.sort.unwrap_or_default(),
     };
-    // The number of product writes so far, read before anything else (`row_counts::cache`).
-    let version = row_counts::changes(&state.db, row_counts::PRODUCTS).await?;
     let key = format!(
-        "products/{}/{:?}/{}/{}",
+        "{}/{:?}/{}/{}",
         filter.key(),
         filter.sort,
         page.page,
         page.limit
     );
-    cached_page(&state.list_cache, key, version, None, || async {
-        let counts = &state.list_cache.counts;
-        let (products, total) = queries::list(&state.db, counts, version, &filter, page).await?;
-        let items = products.into_iter().map(ProductResponse::from).collect();
-        let page = Page {
-            key: "products",
-            items,
-            total,
-            request: page,
-        };
-        Ok((page, Box::default()))
-    })
+    // Filtered totals are kept at the same version as the pages.
+    let (db, counts) = (&state.db, &state.list_cache.counts);
+    let products = row_counts::PRODUCTS;
+    cached_page(
+        &state,
+        products,
+        key,
+        None,
+        &preconditions,
+        |version| async move {
+            let (products, total) = queries::list(db, counts, version, &filter, page).await?;
+            let items = products.into_iter().map(ProductResponse::from).collect();
+            let page = Page {
+                key: "products",
+                items,
+                total,
+                request: page,
+            };
+            Ok((page, Box::default()))
+        },
+    )
     .await
 }
 

@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
@@ -91,6 +92,8 @@ pub type CachedCounts = VersionedCache<u64>;
 pub struct CachedPage {
     /// The JSON body.
     pub body: Bytes,
+    /// Its `ETag` (`conditional::etag_of`).
+    pub etag: HeaderValue,
     /// Users on the page who are shown more of their own row than others are (`GET /users`
     /// shows a user their email): the page is not theirs to share.
     pub personal: Box<[i64]>,
@@ -98,7 +101,7 @@ pub struct CachedPage {
 
 impl Weighed for Arc<CachedPage> {
     fn weight(&self) -> u64 {
-        (self.body.len() + self.personal.len() * 8) as u64
+        (self.body.len() + self.etag.len() + self.personal.len() * 8) as u64
     }
 }
 
@@ -129,12 +132,17 @@ impl Default for ListCache {
 impl ListCache {
     /// The page cached under `key` at `version`, unless `viewer` is one of its personal
     /// rows.
-    pub fn page(&self, key: &str, version: Option<u64>, viewer: Option<i64>) -> Option<Bytes> {
+    pub fn page(
+        &self,
+        key: &str,
+        version: Option<u64>,
+        viewer: Option<i64>,
+    ) -> Option<Arc<CachedPage>> {
         let page = self.pages.get(key, version?)?;
         if viewer.is_some_and(|id| page.personal.contains(&id)) {
             return None;
         }
-        Some(page.body.clone())
+        Some(page)
     }
 
     /// Keeps `page`, read for `viewer`, under `key` at `version`, unless it was read for one
@@ -165,6 +173,7 @@ mod tests {
     fn page(body: &'static str, personal: &[i64]) -> CachedPage {
         CachedPage {
             body: Bytes::from_static(body.as_bytes()),
+            etag: HeaderValue::from_static("\"tag\""),
             personal: personal.into(),
         }
     }
@@ -206,7 +215,10 @@ mod tests {
     fn a_page_comes_back_only_at_its_version() {
         let cache = ListCache::default();
         cache.put_page(key("lamp"), Some(3), None, page("[1,2]", &[]));
-        assert_eq!(cache.page(&key("lamp"), Some(3), None).unwrap(), "[1,2]");
+        assert_eq!(
+            cache.page(&key("lamp"), Some(3), None).unwrap().body,
+            "[1,2]"
+        );
         assert!(cache.page(&key("lamp"), Some(4), None).is_none());
         assert!(cache.page(&key("lamp"), None, None).is_none());
         // Without a version (its counter missing), nothing is kept.
@@ -222,7 +234,10 @@ mod tests {
         assert!(cache.page(&key("p1"), Some(1), Some(7)).is_none());
         // Read for user 7, who is not: kept, and given to 8, but not to 5 or 6.
         cache.put_page(key("p1"), Some(1), Some(7), page("theirs", &[5, 6]));
-        assert_eq!(cache.page(&key("p1"), Some(1), Some(8)).unwrap(), "theirs");
+        assert_eq!(
+            cache.page(&key("p1"), Some(1), Some(8)).unwrap().body,
+            "theirs"
+        );
         assert!(cache.page(&key("p1"), Some(1), Some(5)).is_none());
         assert!(cache.page(&key("p1"), Some(1), Some(6)).is_none());
     }

@@ -16,7 +16,7 @@ use crate::db::{begin_write, retry_transient};
 use crate::error::{ApiResult, forbidden, not_found, unprocessable};
 use crate::extract::{JsonObject, PathId, ValidQuery};
 use crate::jobs::Job;
-use crate::pagination::{Page, PageBody, PageRequest, cached_page};
+use crate::pagination::{Page, PageRequest, cached_page};
 use crate::row_counts;
 use crate::state::AppState;
 use crate::validation::FromJsonObject;
@@ -24,26 +24,32 @@ use crate::validation::FromJsonObject;
 /// `GET /users`: newest first, `?page`, `?limit`, `?q=` on usernames.
 #[utoipa::path(get, path = "/users", tag = "users",
     security(("bearer" = [])),
-    params(UserListQuery),
-    responses((status = 200, description = "Newest first; `q` matches usernames", body = super::types::UsersPage)))]
+    params(UserListQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier response: `304` if it is still current")),
+    responses(
+        (status = 200, description = "Newest first; `q` matches usernames", body = super::types::UsersPage, headers(("ETag" = String, description = "Version of this representation"))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current version",
+            headers(("ETag" = String))),
+    ))]
 pub async fn list_users(
     State(state): State<AppState>,
     viewer: AuthUser,
     ValidQuery(query): ValidQuery<UserListQuery>,
-) -> ApiResult<PageBody> {
+    preconditions: Preconditions,
+) -> ApiResult<JsonWithEtag> {
     let page = PageRequest::new(query.page, query.limit);
     let search = query.q.as_ref().and_then(|q| q.term());
     // Admins see every email; others only their own, so a page is kept for each kind of
     // viewer, and one seen by others is not given to the users on it.
     let view = if viewer.is_admin() { "admin" } else { "others" };
-    let version = row_counts::changes(&state.db, row_counts::USERS).await?;
-    let key = format!("users/{view}/{search:?}/{}/{}", page.page, page.limit);
+    let key = format!("{view}/{search:?}/{}/{}", page.page, page.limit);
+    let viewer_id = Some(viewer.id());
     cached_page(
-        &state.list_cache,
+        &state,
+        row_counts::USERS,
         key,
-        version,
-        Some(viewer.id()),
-        || async {
+        viewer_id,
+        &preconditions,
+        |_| async {
             let (users, total) = queries::list(&state.db, search, page).await?;
             let personal = if viewer.is_admin() {
                 Box::default()

@@ -1,5 +1,6 @@
 //! Concurrent writers and retries: `ETag` / `If-None-Match` / `If-Match` on users, posts
-//! and products, and `Idempotency-Key` on creations.
+//! and products (and `ETag` / `If-None-Match` on pages of their lists), and
+//! `Idempotency-Key` on creations.
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
@@ -159,6 +160,66 @@ async fn single_resource_gets_send_an_etag_and_honour_if_none_match() {
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.text().await.unwrap(), body);
     }
+}
+
+/// Every page of every list has a tag too; a change to what the page shows changes it.
+async fn pages_of_lists_send_an_etag_that_follows_their_contents() {
+    let f = fixture().await;
+    let get = |path: String, token: String, tag: Option<String>| {
+        let mut request = with_token(&f.app, Method::GET, &path, &token);
+        if let Some(tag) = tag {
+            request = request.header("if-none-match", tag);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let owner = f.owner.access.clone();
+    let lists = [
+        "/posts".to_owned(),
+        format!("/users/{}/posts?limit=5", f.owner.id),
+        "/users".to_owned(),
+        "/products?sort=price".to_owned(),
+    ];
+    for (n, list) in lists.iter().enumerate() {
+        let first = get(list.clone(), owner.clone(), None).await;
+        assert_eq!(first.status(), StatusCode::OK, "{list}");
+        let tag = etag(&first);
+        let body = first.text().await.unwrap();
+        // Kept or not, the same page has the same tag, and a client holding it gets a 304.
+        let again = get(list.clone(), owner.clone(), Some(tag.clone())).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{list}");
+        assert_eq!(etag(&again), tag);
+        assert!(again.text().await.unwrap().is_empty(), "304 has no body");
+        let stale = get(list.clone(), owner.clone(), Some("\"stale\"".into())).await;
+        assert_eq!(stale.status(), StatusCode::OK);
+        assert_eq!(stale.text().await.unwrap(), body, "{list}");
+
+        // A change to something on the page: the old tag is a 200 with the new page.
+        let path = match n {
+            0 | 1 => &f.paths[1],
+            2 => &f.paths[0],
+            _ => &f.paths[2],
+        };
+        let res = with_token(&f.app, Method::PATCH, path, &f.writer(path).access)
+            .json(&Fixture::change(path, n))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let changed = get(list.clone(), owner.clone(), Some(tag.clone())).await;
+        assert_eq!(
+            changed.status(),
+            StatusCode::OK,
+            "{list} after {path} changed"
+        );
+        assert_ne!(etag(&changed), tag, "{list}");
+        assert_ne!(changed.text().await.unwrap(), body, "{list}");
+    }
+    // An admin sees every email on a page of users, its owner only their own: two pages,
+    // two tags, neither a 304 for the other.
+    let mine = etag(&get("/users".into(), owner.clone(), None).await);
+    let admins = get("/users".into(), f.admin.access.clone(), Some(mine.clone())).await;
+    assert_eq!(admins.status(), StatusCode::OK);
+    assert_ne!(etag(&admins), mine);
 }
 
 async fn the_tag_changes_exactly_when_the_representation_does() {
@@ -742,6 +803,7 @@ async fn reads_made_together_answer_each_request_with_its_own_row() {
 pub fn tests() -> Vec<Test> {
     trials![
         single_resource_gets_send_an_etag_and_honour_if_none_match,
+        pages_of_lists_send_an_etag_that_follows_their_contents,
         the_tag_changes_exactly_when_the_representation_does,
         if_match_guards_every_write,
         racing_updates_with_one_tag_give_one_success,
