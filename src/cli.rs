@@ -35,7 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Start the HTTP server (applies pending migrations first unless --no-migrate).
     Serve {
-        /// Do not apply pending migrations before serving.
+        /// Do not apply pending migrations before serving (another step applies them);
+        /// refuses to start while any is still pending.
         #[arg(long)]
         no_migrate: bool,
         /// Do not run the background workers (jobs such as email, and housekeeping) in

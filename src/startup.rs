@@ -53,6 +53,25 @@ pub async fn connect_database(
     db::connect(&config.database_url, config.database_max_connections).await
 }
 
+/// With `--no-migrate`, the migrations are someone else's step; a binary started before it
+/// ran would read tables without the columns it needs and answer `500`s. It stops instead,
+/// and says what to run.
+async fn refuse_a_schema_behind(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let pending = Migrator::get_pending_migrations(db)
+        .await
+        .context("reading which migrations are applied")?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = pending.iter().map(|m| m.name().to_owned()).collect();
+    anyhow::bail!(
+        "the database lacks {} migration(s) this binary needs ({}): run `larch migrate up` \
+         first, or start `larch serve` without --no-migrate",
+        names.len(),
+        names.join(", ")
+    )
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
@@ -68,6 +87,9 @@ pub async fn build_state(
     migrate: bool,
 ) -> anyhow::Result<(AppState, Option<Mailer>)> {
     let db = connect_database(&config, migrate).await?;
+    if !migrate {
+        refuse_a_schema_behind(&db).await?;
+    }
     let jobs = Jobs::connect(&config.jobs, &db).await?;
     let mailer = Mailer::from_config(&config.mail, config.environment)?;
     match &jobs {

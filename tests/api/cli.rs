@@ -107,6 +107,55 @@ async fn migrate_up_status_and_down() {
     );
 }
 
+/// `serve --no-migrate` leaves migrations to another step; on a database that step has not
+/// brought up to this binary, it stops and says what to run, rather than serve `500`s.
+async fn serve_without_migrating_refuses_a_database_behind_the_binary() {
+    let larch = Larch::new().await;
+    for args in [&["migrate", "up"][..], &["migrate", "down", "--steps", "1"]] {
+        assert!(larch.command().args(args).status().unwrap().success());
+    }
+    let mut serve = larch
+        .command()
+        .args(["serve", "--no-migrate", "--bind", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            serve.kill().unwrap();
+            panic!("serve --no-migrate started on a database a migration behind");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let out = serve.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!status.success());
+    assert!(
+        said.contains("larch migrate up") && said.contains("m20261206_000014"),
+        "{said}"
+    );
+
+    // Once migrated, the same command serves.
+    assert!(
+        larch
+            .command()
+            .args(["migrate", "up"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let server = Server::start_with(larch.command(), &["--no-migrate"]).await;
+    let res = reqwest::get(format!("{}/posts", server.url)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(server.terminate().success());
+}
+
 async fn production_refuses_a_weak_secret_and_says_why() {
     let larch = Larch::new().await;
     for (secret, why) in [
@@ -356,6 +405,7 @@ pub fn tests() -> Vec<Test> {
     trials![
         every_command_has_help,
         migrate_up_status_and_down,
+        serve_without_migrating_refuses_a_database_behind_the_binary,
         production_refuses_a_weak_secret_and_says_why,
         dotenv_is_read_and_the_environment_wins,
         create_admin_then_serve_then_log_in,
