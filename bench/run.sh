@@ -15,10 +15,13 @@
 #
 # Needs wrk (Debian: apt-get install wrk); installs it when missing and apt-get is there.
 set -euo pipefail
+# A failure inside $(…) (wrk finding no server) stops the run too.
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
+[ "$ROUNDS" -ge 1 ] 2>/dev/null || { echo "ROUNDS must be a whole number, at least 1" >&2; exit 2; }
 CONNECTIONS=${CONNECTIONS:-64}
 USERS=${USERS:-1000}
 POSTS=${POSTS:-1000000}
@@ -141,7 +144,8 @@ LUA
 
 run() { # name, script, path -> "rps p50 p99 non-2xx socket-errors"
   local line
-  line=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$2" "$URL$3" | grep '^RESULT')
+  line=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$2" "$URL$3" | grep '^RESULT') ||
+    { echo "wrk gave no result for $1 ($URL$3): is the server still up? ($WORK/server.log)" >&2; return 1; }
   echo "${line#RESULT }"
 }
 RESULTS=$WORK/results.txt
@@ -171,8 +175,8 @@ for ROUND in $(seq 1 "$ROUNDS"); do
   # Login first, so that in round 1 its memory is not mixed with the list queries'.
   LOGIN=$(run "POST /auth/login" "$WORK/login.lua" "/auth/login")
   # In round 1 the process's peak RSS so far is its peak while the 64 clients logged in
-  # (only /healthz ran before). Read once, not sampled: a sampling loop took CPU from the
-  # hashes.
+  # (before it, only the setup's few registrations and logins). Read once, not sampled: a
+  # sampling loop took CPU from the hashes.
   [ "$ROUND" = 1 ] && LOGIN_RSS=$(hwm_kib)
   read -r HASH_AFTER KEPT_AFTER <<< "$(hash_rates)"
   printf '%s\t%s\t%s\t%s\t%s\n' "$ROUND" "POST /auth/login" "$LOGIN" \

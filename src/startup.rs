@@ -7,8 +7,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sea_orm::DatabaseConnection;
-use sea_orm_migration::MigratorTrait;
+use std::collections::HashSet;
+
+use sea_orm::{DatabaseConnection, EntityName, EntityTrait};
+use sea_orm_migration::{MigratorTrait, SchemaManager, seaql_migrations};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -55,20 +57,60 @@ pub async fn connect_database(
 
 /// With `--no-migrate`, the migrations are someone else's step; a binary started before it
 /// ran would read tables without the columns it needs and answer `500`s. It stops instead,
-/// and says what to run.
-async fn refuse_a_schema_behind(db: &DatabaseConnection) -> anyhow::Result<()> {
-    let pending = Migrator::get_pending_migrations(db)
+/// and says what to run. Read only: the role that serves may have no right to create
+/// tables, so sea-orm's own status (which first creates its table) is not used. A database
+/// ahead of the binary (a newer version migrated it: a rollback, or the old half of a
+/// rolling deploy) is served, with a warning, as before: migrations only add.
+async fn refuse_a_schema_behind(db: &DatabaseConnection, url: &str) -> anyhow::Result<()> {
+    let table = seaql_migrations::Entity.table_name();
+    let applied: HashSet<String> = if SchemaManager::new(db)
+        .has_table(table)
         .await
-        .context("reading which migrations are applied")?;
+        .context("reading which migrations are applied")?
+    {
+        seaql_migrations::Entity::find()
+            .all(db)
+            .await
+            .context("reading which migrations are applied")?
+            .into_iter()
+            .map(|row| row.version)
+            .collect()
+    } else {
+        HashSet::new()
+    };
+    let known: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let newer: Vec<&str> = applied
+        .iter()
+        .filter(|version| !known.contains(version))
+        .map(String::as_str)
+        .collect();
+    if !newer.is_empty() {
+        tracing::warn!(
+            migrations = newer.join(", "),
+            "the database has migrations this binary does not know (a newer version's): serving"
+        );
+    }
+    let pending: Vec<&str> = known
+        .iter()
+        .filter(|name| !applied.contains(*name))
+        .map(String::as_str)
+        .collect();
     if pending.is_empty() {
         return Ok(());
     }
-    let names: Vec<String> = pending.iter().map(|m| m.name().to_owned()).collect();
+    if db::is_in_memory(url) {
+        anyhow::bail!(
+            "an in-memory database has no tables until migrated: serve it without --no-migrate"
+        );
+    }
     anyhow::bail!(
         "the database lacks {} migration(s) this binary needs ({}): run `larch migrate up` \
          first, or start `larch serve` without --no-migrate",
-        names.len(),
-        names.join(", ")
+        pending.len(),
+        pending.join(", ")
     )
 }
 
@@ -88,7 +130,7 @@ pub async fn build_state(
 ) -> anyhow::Result<(AppState, Option<Mailer>)> {
     let db = connect_database(&config, migrate).await?;
     if !migrate {
-        refuse_a_schema_behind(&db).await?;
+        refuse_a_schema_behind(&db, &config.database_url).await?;
     }
     let jobs = Jobs::connect(&config.jobs, &db).await?;
     let mailer = Mailer::from_config(&config.mail, config.environment)?;
