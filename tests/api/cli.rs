@@ -23,6 +23,11 @@ impl Larch {
         Larch { dir, database_url }
     }
 
+    /// Whether `larch <args>` exits successfully.
+    fn succeeds(&self, args: &[&str]) -> bool {
+        self.command().args(args).status().unwrap().success()
+    }
+
     fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_larch"));
         command
@@ -121,9 +126,8 @@ async fn serve_without_migrating_refuses_a_database_behind_the_binary() {
     assert!(!manager.has_table("seaql_migrations").await.unwrap());
     db.close().await.unwrap();
 
-    for args in [&["migrate", "up"][..], &["migrate", "down", "--steps", "1"]] {
-        assert!(larch.command().args(args).status().unwrap().success());
-    }
+    assert!(larch.succeeds(&["migrate", "up"]));
+    assert!(larch.succeeds(&["migrate", "down", "--steps", "1"]));
     let status = larch
         .command()
         .args(["migrate", "status"])
@@ -144,14 +148,7 @@ async fn serve_without_migrating_refuses_a_database_behind_the_binary() {
 
     // Once migrated, the same command serves; and still does once a newer version has
     // added a migration this binary does not know.
-    assert!(
-        larch
-            .command()
-            .args(["migrate", "up"])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(larch.succeeds(&["migrate", "up"]));
     let db = larch::db::connect(&larch.database_url, 1).await.unwrap();
     db.execute_unprepared(
         "INSERT INTO seaql_migrations (version, applied_at) \
