@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use sea_orm_migration::{MigrationStatus, MigratorTrait};
 
 use crate::config::Config;
-use crate::migration::Migrator;
+use crate::migration::{Applied, Migrator};
 use crate::passwords::Password;
 use crate::passwords::PasswordHasher;
 use crate::startup::{
@@ -345,14 +345,17 @@ async fn import_flask(
         (crate::db::connect("sqlite::memory:", 1).await?, true)
     } else if dry_run {
         let db = connect_database(config, false).await?;
-        let applied = Migrator::get_applied_migrations(&db)
-            .await
-            .unwrap_or_default();
-        let pending = Migrator::get_pending_migrations(&db).await?;
-        match (applied.is_empty(), pending.is_empty()) {
-            (true, _) => (db, true),
-            (false, true) => (db, false),
-            (false, false) => {
+        let applied = Applied::read(&db).await?;
+        if !applied.unknown.is_empty() {
+            bail!(
+                "larch's database has migrations this binary does not know ({}): use the newer version",
+                applied.unknown.join(", ")
+            );
+        }
+        match (applied.any, applied.pending.is_empty()) {
+            (false, _) => (db, true),
+            (true, true) => (db, false),
+            (true, false) => {
                 bail!("larch's database has pending migrations: apply them first (larch migrate)")
             }
         }

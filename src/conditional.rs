@@ -1,9 +1,9 @@
-//! Conditional requests (docs/api.md, "Conditional requests"). Every single-resource response,
-//! and every page of a list, carries an `ETag` computed from the exact JSON it sends, so the tag changes when anything in the
-//! representation changes, and only then. `If-None-Match` on a `GET` with a current tag gives
-//! `304`; `If-Match` on a write with a tag that is no longer current gives `412`. Writes check
-//! `If-Match` inside their transaction, against the row they have locked, so the check and the
-//! write are one atomic step.
+//! Conditional requests (docs/api.md, "Conditional requests"). Every single-resource
+//! response, and every page of a list, carries an `ETag` computed from the exact JSON it
+//! sends, so the tag changes when anything in the representation changes, and only then.
+//! `If-None-Match` on a `GET` with a current tag gives `304`; `If-Match` on a write with a tag
+//! that is no longer current gives `412`. Writes check `If-Match` inside their transaction,
+//! against the row they have locked, so the check and the write are one atomic step.
 
 use axum::body::Bytes;
 use axum::extract::FromRequestParts;

@@ -7,10 +7,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use std::collections::HashSet;
-
-use sea_orm::{DatabaseConnection, EntityName, EntityTrait};
-use sea_orm_migration::{MigratorTrait, SchemaManager, seaql_migrations};
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -18,7 +16,7 @@ use crate::config::Config;
 use crate::db::redact_url;
 use crate::jobs::{self, Jobs, Workers};
 use crate::mail::Mailer;
-use crate::migration::Migrator;
+use crate::migration::{Applied, Migrator};
 use crate::recovery::emails::EmailJobs;
 use crate::session_lifetime::SessionLifetime;
 use crate::state::AppState;
@@ -62,42 +60,17 @@ pub async fn connect_database(
 /// ahead of the binary (a newer version migrated it: a rollback, or the old half of a
 /// rolling deploy) is served, with a warning, as before: migrations only add.
 async fn refuse_a_schema_behind(db: &DatabaseConnection, url: &str) -> anyhow::Result<()> {
-    let table = seaql_migrations::Entity.table_name();
-    let applied: HashSet<String> = if SchemaManager::new(db)
-        .has_table(table)
+    let Applied {
+        pending, unknown, ..
+    } = Applied::read(db)
         .await
-        .context("reading which migrations are applied")?
-    {
-        seaql_migrations::Entity::find()
-            .all(db)
-            .await
-            .context("reading which migrations are applied")?
-            .into_iter()
-            .map(|row| row.version)
-            .collect()
-    } else {
-        HashSet::new()
-    };
-    let known: Vec<String> = Migrator::migrations()
-        .iter()
-        .map(|m| m.name().to_owned())
-        .collect();
-    let newer: Vec<&str> = applied
-        .iter()
-        .filter(|version| !known.contains(version))
-        .map(String::as_str)
-        .collect();
-    if !newer.is_empty() {
+        .context("reading which migrations are applied")?;
+    if !unknown.is_empty() {
         tracing::warn!(
-            migrations = newer.join(", "),
+            migrations = unknown.join(", "),
             "the database has migrations this binary does not know (a newer version's): serving"
         );
     }
-    let pending: Vec<&str> = known
-        .iter()
-        .filter(|name| !applied.contains(*name))
-        .map(String::as_str)
-        .collect();
     if pending.is_empty() {
         return Ok(());
     }

@@ -3,7 +3,7 @@
 //! get the same schema; backend differences are confined to the helpers below.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
+use sea_orm_migration::sea_orm::{DatabaseConnection, DbBackend};
 
 mod m20261125_000001_create_users;
 mod m20261125_000002_create_refresh_tokens;
@@ -22,6 +22,53 @@ mod m20261130_000013_count_users;
 mod m20261206_000014_count_list_changes;
 
 pub struct Migrator;
+
+/// Which of this binary's migrations a database has, read without writing anything:
+/// sea-orm's own status first creates its table, which a dry run must not do and a role
+/// without DDL rights cannot.
+pub struct Applied {
+    /// This binary's migrations the database lacks, oldest first.
+    pub pending: Vec<String>,
+    /// Migrations the database has that this binary does not know (a newer version's).
+    pub unknown: Vec<String>,
+    /// Whether any migration at all has been applied.
+    pub any: bool,
+}
+
+impl Applied {
+    pub async fn read(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        use sea_orm_migration::sea_orm::{EntityName, EntityTrait};
+        use sea_orm_migration::seaql_migrations;
+        use std::collections::HashSet;
+        let table = seaql_migrations::Entity.table_name();
+        let applied: HashSet<String> = if SchemaManager::new(db).has_table(table).await? {
+            seaql_migrations::Entity::find()
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|row| row.version)
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        let known: Vec<String> = Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        Ok(Applied {
+            unknown: applied
+                .iter()
+                .filter(|version| !known.contains(version))
+                .cloned()
+                .collect(),
+            pending: known
+                .into_iter()
+                .filter(|name| !applied.contains(name))
+                .collect(),
+            any: !applied.is_empty(),
+        })
+    }
+}
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
